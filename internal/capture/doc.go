@@ -1,0 +1,8 @@
+// Package capture owns the packet sources of the sensor: pcap and pcapng
+// files (plain, gzipped or on stdin) and live AF_PACKET rings, the kernel
+// BPF filter attached to them, the kernel's drop statistics and the watching
+// of interfaces through netlink.
+//
+// It hands on raw link-layer frames (bytes, capture time, link type) and
+// knows nothing of IP, TCP or DNS: decoding starts in package reassembly.
+package capture

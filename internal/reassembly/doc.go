@@ -1,0 +1,16 @@
+// Package reassembly owns everything between a captured link-layer frame and
+// a whole DNS message: link layers (Ethernet, 802.1Q/QinQ, MPLS, Linux SLL and
+// SLL2, BSD loopback, raw IP), tunnels (GRE, ERSPAN, VXLAN, GENEVE), IPv4 and
+// IPv6 with extension headers, IP defragmentation, UDP, and TCP streams with
+// the RFC 1035 §4.2.2 two-byte length framing.
+//
+// Decoding lives here rather than in capture because defragmentation must sit
+// between the IP and transport decoders: non-first fragments carry no ports.
+//
+// An Assembler is owned by one goroutine (one capture worker). It keeps all of
+// its state (flows, fragments) itself, with no locks on the per-packet path,
+// and every table it keeps has a size limit, an idle timeout driven by capture
+// time, and counters of what it evicted or dropped.
+//
+// It knows nothing of dnstap or outputs: it hands each message to a Sink.
+package reassembly
