@@ -1,0 +1,80 @@
+package emit
+
+import "github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+
+// Pipeline counters, indexed by the enum below; names in pipeCounterNames.
+const (
+	cntMessages          = iota // DNS messages handed to HandleMessage
+	cntNotMonitored             // neither end is a configured server: skipped
+	cntBothServers              // both ends monitored: two frames written
+	cntMalformed                // header sane, rest did not parse: emitted anyway
+	cntMatched                  // responses paired with their query
+	cntUnansweredExpired        // queries whose response did not come within PairTimeout
+	cntUnansweredEvicted        // queries pushed out of a full pending table
+	cntUnansweredFlush          // queries still pending at end of input
+	cntResponseNoQuery          // responses whose query was not seen
+	cntDuplicateQuery           // a query with the key of one already pending
+	cntFramesWritten            // frames accepted by the FrameWriter
+	cntDropTooLarge             // frames over MaxFrameLen, dropped
+	cntOutputErrors             // FrameWriter errors (the frame is lost)
+	numPipeCounters
+)
+
+var pipeCounterNames = [numPipeCounters]string{
+	"dns_messages", "not_monitored", "both_servers", "malformed_emitted",
+	"pairs_matched", "unanswered_expired", "unanswered_evicted", "unanswered_at_end",
+	"responses_without_query", "duplicate_queries", "frames_written",
+	"frames_dropped_too_large", "output_errors",
+}
+
+// Stats are a Pipeline's counters. Only the Pipeline's goroutine writes
+// them; any goroutine may read them.
+type Stats struct {
+	c     [numPipeCounters]reassembly.Counter
+	types [numMessageTypes]reassembly.Counter
+}
+
+// Each calls fn for every counter with its stable name, in a fixed order.
+func (s *Stats) Each(fn func(name string, v uint64)) {
+	for i := range s.c {
+		fn(pipeCounterNames[i], s.c[i].Load())
+	}
+}
+
+// EachType calls fn for every dnstap message type with the number of frames
+// of that type built (both views count when both ends are monitored).
+func (s *Stats) EachType(fn func(t MessageType, v uint64)) {
+	for i := 1; i < numMessageTypes; i++ {
+		fn(MessageType(i), s.types[i].Load())
+	}
+}
+
+// Type returns the number of frames of type t built.
+func (s *Stats) Type(t MessageType) uint64 {
+	if int(t) < numMessageTypes {
+		return s.types[t].Load()
+	}
+	return 0
+}
+
+// Unanswered is the sum of queries expired, evicted and left at the end.
+func (s *Stats) Unanswered() uint64 {
+	return s.c[cntUnansweredExpired].Load() + s.c[cntUnansweredEvicted].Load() + s.c[cntUnansweredFlush].Load()
+}
+
+// Matched is the number of query/response pairs found.
+func (s *Stats) Matched() uint64 { return s.c[cntMatched].Load() }
+
+// FramesWritten is the number of frames the FrameWriter accepted.
+func (s *Stats) FramesWritten() uint64 { return s.c[cntFramesWritten].Load() }
+
+// Add adds every counter of o into s, for summing per-worker pipelines. s
+// must not be in use by a Pipeline.
+func (s *Stats) Add(o *Stats) {
+	for i := range s.c {
+		s.c[i].Add(o.c[i].Load())
+	}
+	for i := range s.types {
+		s.types[i].Add(o.types[i].Load())
+	}
+}
