@@ -1,0 +1,285 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+)
+
+// Addresses used inside every lab. They come from the documentation ranges
+// (RFC 5737) and a ULA prefix (RFC 4193), are configured only inside the
+// namespaces, and no route leads out of them, so lab traffic cannot leak.
+var (
+	ClientV4 = netip.MustParseAddr("192.0.2.2")
+	ServerV4 = netip.MustParseAddr("192.0.2.53")
+	ClientV6 = netip.MustParseAddr("fd00:53::2")
+	ServerV6 = netip.MustParseAddr("fd00:53::53")
+)
+
+const (
+	prefixV4 = 24
+	prefixV6 = 64
+	// stopWait bounds how long a stopped process may take to exit before it
+	// is killed; named needs about a second to flush and close its dnstap.
+	stopWait = 15 * time.Second
+)
+
+// labSeq makes names unique between several labs of one test process.
+var labSeq atomic.Uint32
+
+// Lab is a client namespace and a server namespace joined by one veth
+// pair, with offloads turned off so captured frames look like wire frames.
+type Lab struct {
+	t testing.TB
+	// Client and Server are the two namespaces.
+	Client, Server *Netns
+	// ClientIf and ServerIf are the two ends of the veth pair, one in each
+	// namespace.
+	ClientIf, ServerIf string
+}
+
+// New builds a lab and registers its teardown with t.Cleanup. It needs root,
+// ip (iproute2) and ethtool.
+func New(t testing.TB) *Lab {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "ip", "iproute2")
+	testenv.NeedTool(t, "ethtool", "ethtool")
+	n := labSeq.Add(1)
+	id := fmt.Sprintf("%d%c", os.Getpid(), 'a'+rune(n%26))
+	l := &Lab{
+		t:        t,
+		Client:   &Netns{Name: "sensorlab-" + id + "-cli"},
+		Server:   &Netns{Name: "sensorlab-" + id + "-srv"},
+		ClientIf: "vc" + id, // interface names are at most 15 bytes
+		ServerIf: "vs" + id,
+	}
+	for _, ns := range []*Netns{l.Client, l.Server} {
+		ns.t = t
+		mustRun(t, "ip", "netns", "add", ns.Name)
+		name := ns.Name
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+				t.Errorf("lab: delete namespace %s: %v: %s", name, err, out)
+			}
+		})
+		ns.Run(t, "ip", "link", "set", "lo", "up")
+	}
+	mustRun(t, "ip", "link", "add", l.ClientIf, "netns", l.Client.Name, "type", "veth",
+		"peer", "name", l.ServerIf, "netns", l.Server.Name)
+	l.Client.configure(t, l.ClientIf, ClientV4, ClientV6)
+	l.Server.configure(t, l.ServerIf, ServerV4, ServerV6)
+	return l
+}
+
+// configure addresses one veth end, turns its offloads off and brings it up.
+func (ns *Netns) configure(t testing.TB, ifname string, v4, v6 netip.Addr) {
+	t.Helper()
+	// Checksum and segmentation offloads make captured frames carry partial
+	// checksums and exceed the MTU; a sensor on a real SPAN port never sees
+	// those, so the lab must not produce them either.
+	ns.Run(t, "ethtool", "-K", ifname, "rx", "off", "tx", "off", "sg", "off",
+		"tso", "off", "gso", "off", "gro", "off")
+	ns.Run(t, "ip", "addr", "add", netip.PrefixFrom(v4, prefixV4).String(), "dev", ifname)
+	// nodad: the address must be usable at once, or named fails to bind it.
+	ns.Run(t, "ip", "-6", "addr", "add", netip.PrefixFrom(v6, prefixV6).String(), "dev", ifname, "nodad")
+	ns.Run(t, "ip", "link", "set", ifname, "up")
+}
+
+// Netns is one network namespace of a lab.
+type Netns struct {
+	t testing.TB
+	// Name is the namespace's name, as `ip netns` knows it.
+	Name string
+}
+
+// Command returns a command that runs name inside the namespace.
+func (ns *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Run runs a command in the namespace to completion and returns its
+// standard output; the test fails if it exits non-zero or takes longer
+// than a minute.
+func (ns *Netns) Run(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := ns.Output(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Output runs a command in the namespace and returns its standard output,
+// and an error that holds its standard error when it fails.
+func (ns *Netns) Output(name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := ns.Command(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("lab: %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out, nil
+}
+
+func mustRun(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("lab: %s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// Process is a background command started in a namespace. It is killed by
+// t.Cleanup if the test has not stopped it.
+type Process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // valid once done is closed
+
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	lines  chan string // stderr lines, for WaitFor; dropped when nobody reads
+}
+
+// Start starts a command in the namespace in the background. Its standard
+// error is kept (see Stderr) and can be waited on line by line (WaitFor).
+func (ns *Netns) Start(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	p := &Process{name: name, done: make(chan struct{}), lines: make(chan string, 256)}
+	p.cmd = ns.Command(context.Background(), name, args...)
+	p.cmd.Stdout = io.Discard
+	pr, pw := io.Pipe()
+	p.cmd.Stderr = pw
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("lab: %s: start %s: %v", ns.Name, name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.Write(sc.Bytes())
+			p.stderr.WriteByte('\n')
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// WaitFor waits until a line of the process's standard error contains
+// substr. It fails the test when the process exits first or after timeout.
+func (p *Process) WaitFor(t testing.TB, substr string, timeout time.Duration) {
+	t.Helper()
+	p.waitLine(t, substr, func(line string) bool { return strings.Contains(line, substr) }, timeout)
+}
+
+// WaitForSuffix is WaitFor for a line that ends with suffix.
+func (p *Process) WaitForSuffix(t testing.TB, suffix string, timeout time.Duration) {
+	t.Helper()
+	p.waitLine(t, suffix, func(line string) bool { return strings.HasSuffix(line, suffix) }, timeout)
+}
+
+func (p *Process) waitLine(t testing.TB, substr string, match func(string) bool, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case line := <-p.lines:
+			if match(line) {
+				return
+			}
+		case <-p.done:
+			// Lines written just before exit may still be queued.
+			for {
+				select {
+				case line := <-p.lines:
+					if match(line) {
+						return
+					}
+				default:
+					t.Fatalf("lab: %s exited (%v) before printing %q; stderr:\n%s", p.name, p.err, substr, p.Stderr())
+				}
+			}
+		case <-deadline.C:
+			t.Fatalf("lab: %s did not print %q within %v; stderr:\n%s", p.name, substr, timeout, p.Stderr())
+		}
+	}
+}
+
+// Stderr returns what the process has written to standard error so far.
+func (p *Process) Stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// Stop sends sig and waits for the process to exit, killing it after a
+// grace period. It returns the process's exit error, if any.
+func (p *Process) Stop(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(stopWait):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("lab: %s did not exit within %v of %v; killed", p.name, stopWait, sig)
+	}
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// runInput runs a command in the namespace with stdin and returns its
+// combined output.
+func (ns *Netns) runInput(name, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := ns.Command(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("lab: %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
