@@ -38,7 +38,52 @@ func NewPipeline(cfg Config, out FrameWriter) *Pipeline {
 // HandleMessage classifies, pairs, encodes and writes m. m.Payload is not
 // kept after the call.
 func (p *Pipeline) HandleMessage(m *reassembly.Message) {
-	// TODO
+	st := &p.stats
+	st.c[cntMessages].Inc()
+	var v views
+	if !p.cls.classify(m, &v) {
+		st.c[cntNotMonitored].Inc()
+		return
+	}
+	if m.DNS.Malformed {
+		st.c[cntMalformed].Inc()
+	}
+	p.pairs.expire(m.Timestamp, st)
+
+	var k pairKey
+	makeKey(&k, v.initiator, v.responder, uint8(m.Transport), m.DNS.ID, m.DNS.Question)
+	r := Record{Protocol: uint8(m.Transport), QueryAddr: v.initiator, ResponseAddr: v.responder}
+	if m.DNS.Response() {
+		if qt, ok := p.pairs.take(&k); ok {
+			st.c[cntMatched].Inc()
+			r.HasQueryTime, r.QueryTime = true, qt
+		} else {
+			st.c[cntResponseNoQuery].Inc()
+		}
+		r.HasResponseTime, r.ResponseTime = true, m.Timestamp
+		r.ResponseMessage = m.Payload
+	} else {
+		p.pairs.insert(&k, m.Timestamp, st)
+		r.HasQueryTime, r.QueryTime = true, m.Timestamp
+		r.QueryMessage = m.Payload
+	}
+	if v.n == 2 {
+		st.c[cntBothServers].Inc()
+	}
+	for i := 0; i < v.n; i++ {
+		r.Type = v.types[i]
+		st.types[r.Type].Inc()
+		p.buf = AppendDnstap(p.buf[:0], p.cfg.Identity, p.cfg.Version, &r)
+		if len(p.buf) > MaxFrameLen {
+			st.c[cntDropTooLarge].Inc()
+			continue
+		}
+		if err := p.out.WriteFrame(p.buf); err != nil {
+			st.c[cntOutputErrors].Inc()
+			continue
+		}
+		st.c[cntFramesWritten].Inc()
+	}
 }
 
 // Tick expires pending queries older than PairTimeout at capture time now
