@@ -1,0 +1,310 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Errors a FileSource wraps, so that callers decide with errors.Is. The
+// wrapping error names the file and the packet number, e.g.
+// "capture: x.pcap: packet 17: truncated record".
+var (
+	// ErrNotCapture: the file (after gzip decompression) starts with neither
+	// a pcap nor a pcapng magic number.
+	ErrNotCapture = errors.New("not a pcap or pcapng file")
+	// ErrEmpty: the file has no bytes at all.
+	ErrEmpty = errors.New("empty file")
+	// ErrTruncated: the file ends inside a file header, a record header or
+	// a record's data (a capture cut short by a crash, a full disk or a copy).
+	ErrTruncated = errors.New("truncated record")
+	// ErrCorrupt: a header or record is internally inconsistent (a length
+	// that does not add up, an unknown interface, a bad byte-order magic).
+	ErrCorrupt = errors.New("corrupt record")
+)
+
+// Magic numbers of the formats a FileSource reads.
+const (
+	magicPcapMicro = 0xa1b2c3d4 // pcap, microsecond timestamps (read in either byte order)
+	magicPcapNano  = 0xa1b23c4d // pcap, nanosecond timestamps
+	magicPcapng    = 0x0a0d0d0a // pcapng Section Header Block type: a palindrome, so byte-order free
+	gzipMagic0     = 0x1f       // RFC 1952 §2.3.1 ID1
+	gzipMagic1     = 0x8b       // RFC 1952 §2.3.1 ID2
+)
+
+// fileBufSize is the read buffer between the file (or the gzip stream) and
+// the record parsers. pcapng records up to this size are handed out straight
+// from the buffer without a copy; 256 KiB is libpcap's MAXIMUM_SNAPLEN
+// (262144), and the extra 4 KiB covers a pcapng block's header, options and
+// trailer around a packet of that size.
+const fileBufSize = 262144 + 4096
+
+// FileStats counts what a FileSource has handed out.
+type FileStats struct {
+	Packets uint64 // frames returned by Next
+	Bytes   uint64 // captured bytes of those frames (sum of len(Frame.Data))
+}
+
+// FileSource reads frames from a pcap or pcapng file, plain or gzipped, or
+// from stdin. It is not safe for concurrent use, except BytesRead and Size,
+// which a progress display may call from another goroutine.
+type FileSource struct {
+	name   string // for error messages: the path, or "stdin"
+	file   *os.File
+	closer bool // whether Close closes file (not for stdin)
+	count  countingReader
+	size   int64
+	gz     *gzip.Reader
+
+	pcap *pcapgo.Reader // classic pcap: pcapgo holds zero-alloc here
+	ng   *ngReader      // pcapng: our own reader, see ngread.go for why
+
+	pcapLink LinkType
+	stats    FileStats
+	err      error // sticky: once the file failed or ended, Next repeats this
+}
+
+// countingReader counts the bytes read from the file itself (compressed bytes
+// for a gzipped capture), which is what progress against the file size needs.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// OpenFile opens a capture file; path "-" reads stdin. It detects pcap (both
+// byte orders, micro- and nanosecond timestamps), pcapng, and gzipped
+// versions of either by their magic numbers, not by the file name.
+func OpenFile(path string) (*FileSource, error) {
+	s := &FileSource{name: path}
+	if path == "-" {
+		s.name = "stdin"
+		s.file = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		s.file, s.closer = f, true
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			s.size = fi.Size()
+		}
+	}
+	if err := s.open(s.file); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewFileSource reads a capture from r, as OpenFile does from a file; name is
+// used in error messages. Size reports 0 (unknown).
+func NewFileSource(name string, r io.Reader) (*FileSource, error) {
+	s := &FileSource{name: name}
+	if err := s.open(r); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *FileSource) open(r io.Reader) error {
+	s.count.r = r
+	br := bufio.NewReaderSize(&s.count, fileBufSize)
+	head, err := br.Peek(4)
+	if len(head) == 0 && (err == io.EOF || err == nil) {
+		return s.fileErr(ErrEmpty)
+	}
+	if len(head) >= 2 && head[0] == gzipMagic0 && head[1] == gzipMagic1 {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return s.fileErr(fmt.Errorf("gzip header: %w", mapReadErr(err)))
+		}
+		gz.Multistream(true)
+		s.gz = gz
+		br = bufio.NewReaderSize(gz, fileBufSize)
+		head, err = br.Peek(4)
+		if len(head) == 0 && (err == io.EOF || err == nil) {
+			return s.fileErr(ErrEmpty)
+		}
+	}
+	if len(head) < 4 {
+		if err != nil && err != io.EOF {
+			return s.fileErr(err)
+		}
+		return s.fileErr(ErrNotCapture)
+	}
+	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
+	switch {
+	case le == magicPcapng:
+		ng, err := newNgReader(br)
+		if err != nil {
+			return s.fileErr(mapReadErr(err))
+		}
+		s.ng = ng
+	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
+		// pcapgo.NewReader wraps br in a bufio.Reader of 4 KiB, which
+		// bufio.NewReader returns unchanged because br is larger, and peeks
+		// for gzip again, which cannot match a pcap magic.
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			return s.fileErr(mapReadErr(err))
+		}
+		// libpcap's MAXIMUM_SNAPLEN: a file that declares a smaller snaplen
+		// but holds longer records (dpkt does this) is still read, as
+		// tcpdump and Wireshark read it.
+		if pr.Snaplen() < 262144 {
+			pr.SetSnaplen(262144)
+		}
+		s.pcap = pr
+		s.pcapLink = LinkType(pr.LinkType())
+	default:
+		return s.fileErr(ErrNotCapture)
+	}
+	return nil
+}
+
+// mapReadErr turns what io and pcapgo return into our sentinels: a short
+// read anywhere means the file was cut; anything else pcapgo reports (its
+// errors are fmt strings) is a corrupt record.
+func mapReadErr(err error) error {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return ErrTruncated
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
+		return fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrCorrupt):
+		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return err // an I/O error from the file itself, not the format
+	}
+	return fmt.Errorf("%w: %w", ErrCorrupt, err)
+}
+
+func (s *FileSource) fileErr(err error) error {
+	return fmt.Errorf("capture: %s: %w", s.name, err)
+}
+
+func (s *FileSource) packetErr(err error) error {
+	return fmt.Errorf("capture: %s: packet %d: %w", s.name, s.stats.Packets+1, mapReadErr(err))
+}
+
+// Next fills f with the next frame of the file. f.Data aliases the source's
+// buffer: it is valid only until the next call to Next. Next returns io.EOF
+// at the clean end of the file, and for a damaged file an error wrapping
+// ErrTruncated or ErrCorrupt that names the file and the packet number;
+// after any error every later call returns the same error.
+//
+// Next does not allocate in steady state.
+func (s *FileSource) Next(f *Frame) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.ng != nil {
+		if err := s.ng.next(f); err != nil {
+			return s.fail(err)
+		}
+	} else {
+		data, ci, err := s.pcap.ZeroCopyReadPacketData()
+		if err != nil {
+			return s.fail(err)
+		}
+		f.Data = data
+		// UnixNano on a value: time.Time is a struct, no allocation.
+		f.Timestamp = ci.Timestamp.UnixNano()
+		f.WireLen = ci.Length
+		f.LinkType = s.pcapLink
+		f.Interface = 0
+		f.VLAN = 0
+	}
+	s.stats.Packets++
+	s.stats.Bytes += uint64(len(f.Data))
+	return nil
+}
+
+// fail records the error Next returns from now on. Only io.EOF at a record
+// boundary is a clean end; pcapgo reports a cut record header or data as
+// io.ErrUnexpectedEOF, and our pcapng reader does the same.
+func (s *FileSource) fail(err error) error {
+	if err == io.EOF {
+		s.err = io.EOF
+	} else {
+		s.err = s.packetErr(err)
+	}
+	return s.err
+}
+
+// Name is the file's path as given to OpenFile, or "stdin".
+func (s *FileSource) Name() string { return s.name }
+
+// Stats reports the frames and bytes Next has returned so far.
+func (s *FileSource) Stats() FileStats { return s.stats }
+
+// BytesRead is how many bytes have been read from the file so far: compressed
+// bytes for a gzipped capture, so that BytesRead/Size is the progress.
+// Safe to call from another goroutine.
+func (s *FileSource) BytesRead() int64 { return s.count.n.Load() }
+
+// Size is the file's size in bytes, or 0 when unknown (stdin, a pipe).
+func (s *FileSource) Size() int64 { return s.size }
+
+// Close closes the file (not stdin). Frames returned before stay readable
+// only until Close; later calls to Next fail.
+func (s *FileSource) Close() error {
+	var err error
+	if s.gz != nil {
+		err = s.gz.Close()
+		s.gz = nil
+	}
+	if s.closer && s.file != nil {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	s.file = nil
+	if s.err == nil {
+		s.err = fmt.Errorf("capture: %s: %w", s.name, os.ErrClosed)
+	}
+	return err
+}
+
+// SupportedLinkType reports whether the sensor decodes frames of link type
+// lt. A source hands out frames of any link type (the decoder counts those
+// it cannot read); the CLI uses this to say "unknown link type N in x.pcap"
+// once, up front.
+func SupportedLinkType(lt LinkType) bool {
+	switch lt {
+	case LinkTypeNull, LinkTypeEthernet, LinkTypeRaw, LinkTypeLoop,
+		LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2:
+		return true
+	}
+	return false
+}
+
+// LinkTypes reports the link types the file declares so far: for pcap the
+// one in its header, for pcapng those of the interfaces described before the
+// current position (a pcapng file may describe more interfaces later). The
+// returned slice is new and belongs to the caller.
+func (s *FileSource) LinkTypes() []LinkType {
+	if s.ng != nil {
+		out := make([]LinkType, 0, len(s.ng.ifaces))
+		for _, in := range s.ng.ifaces {
+			out = append(out, in.link)
+		}
+		return out
+	}
+	return []LinkType{s.pcapLink}
+}
