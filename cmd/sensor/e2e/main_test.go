@@ -1,0 +1,51 @@
+// Package e2e runs the sensor binary end to end: against real BIND in
+// network namespaces (ground truth), over the committed lab captures and
+// their BIND dnstap, and through every dnstap reader Debian ships (interop).
+//
+// TestMain builds the sensor once; a test that needs it calls sensorBin,
+// which fails (or, off CI, skips) when the build failed.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+)
+
+var (
+	builtSensor string // path of the built binary, "" when the build failed
+	buildErr    error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sensor-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin := filepath.Join(dir, "sensor")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sensor")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		buildErr = fmt.Errorf("go build ./cmd/sensor: %v\n%s", err, out)
+	} else {
+		builtSensor = bin
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sensorBin returns the built sensor, or fails/skips the test when it did
+// not build.
+func sensorBin(t testing.TB) string {
+	t.Helper()
+	if builtSensor == "" {
+		testenv.Skip(t, buildErr.Error())
+	}
+	return builtSensor
+}
