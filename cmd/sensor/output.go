@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+)
+
+// sink is where frames end up: a dnstap file, text, or a socket. It closes
+// everything it opened; Close is the last call and reports the first error.
+type sink struct {
+	batch  emit.BatchWriter // every kind of output takes batches (live capture, behind a Queue)
+	frames emit.FrameWriter // non-nil when the output can take frames directly (file input: no queue)
+	file   *os.File         // the -w file, closed after the writer
+	stats  []counterSet     // writer counters for the summary
+}
+
+// openOutput opens the configured output. Files are created before capture
+// starts, so a bad path fails at once, before any packet is read.
+func openOutput(o *options, stdout io.Writer) (*sink, error) {
+	s := &sink{}
+	if o.unixSocket != "" || o.tcpAddr != "" {
+		network, addr := "unix", o.unixSocket
+		if o.tcpAddr != "" {
+			network, addr = "tcp", o.tcpAddr
+		}
+		sw := emit.NewSocketWriter(network, addr, emit.SocketConfig{})
+		s.batch = sw
+		s.stats = append(s.stats, sw)
+		return s, nil
+	}
+	w := stdout
+	if o.writeFile != "" && o.writeFile != "-" {
+		f, err := os.Create(o.writeFile)
+		if err != nil {
+			return nil, fmt.Errorf("output: %w", err)
+		}
+		s.file, w = f, f
+	}
+	switch o.textFormat {
+	case "":
+		fw := emit.NewFileWriter(w)
+		s.batch, s.frames = fw, fw
+	default:
+		format := map[string]emit.TextFormat{"yaml": emit.TextYAML, "json": emit.TextJSON, "quiet": emit.TextQuiet}[o.textFormat]
+		tw := emit.NewTextWriter(w, format)
+		s.batch, s.frames = tw, tw
+	}
+	return s, nil
+}
+
+// Close closes the writer (STOP, flush) and then the file, so that nothing
+// already written is lost, and returns the first error.
+func (s *sink) Close() error {
+	err := s.batch.Close()
+	if s.file != nil {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q]`.
+func runRead(args []string, stdout, stderr io.Writer) error {
+	format := emit.TextQuiet
+	var path string
+	for _, a := range args {
+		switch a {
+		case "-y":
+			format = emit.TextYAML
+		case "-j":
+			format = emit.TextJSON
+		case "-q", "-p":
+			format = emit.TextQuiet
+		default:
+			if len(a) > 1 && a[0] == '-' {
+				return usagef("read: unknown flag %s (want -y, -j or -q)", a)
+			}
+			if path != "" {
+				return usagef("read: one file at a time")
+			}
+			path = a
+		}
+	}
+	if path == "" {
+		return usagef("read: which file? (sensor read FILE [-y|-j|-q]; - is stdin)")
+	}
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	n, err := emit.ReadText(r, stdout, format)
+	if err != nil {
+		return fmt.Errorf("read %s: frame %d: %w", path, n+1, err)
+	}
+	return nil
+}
+
+var errNotCovered = errors.New("not covered")
