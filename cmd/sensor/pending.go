@@ -13,10 +13,6 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	return errors.New("live capture: not built yet")
 }
 
-func runCompare(args []string, stdout, stderr io.Writer) int {
-	return exitCode(errors.New("compare: not built yet"), stderr)
-}
-
 // packetMatcher is the filter expression applied to file input.
 type packetMatcher interface {
 	Match(lt capture.LinkType, data []byte, wireLen int) bool
