@@ -102,3 +102,5 @@ func (c *collect) WriteFrame(b []byte) error {
 type discard struct{ n int }
 
 func (d *discard) WriteFrame(b []byte) error { d.n += len(b); return nil }
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
