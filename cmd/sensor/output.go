@@ -56,12 +56,21 @@ func openOutput(o *options, stdout io.Writer) (*sink, error) {
 // already written is lost, and returns the first error.
 func (s *sink) Close() error {
 	err := s.batch.Close()
-	if s.file != nil {
-		if cerr := s.file.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := s.closeFile(); err == nil {
+		err = cerr
 	}
 	return err
+}
+
+// closeFile closes the -w file after whoever owned the writer closed it (a
+// Queue closes its writer itself).
+func (s *sink) closeFile() error {
+	if s.file == nil {
+		return nil
+	}
+	f := s.file
+	s.file = nil
+	return f.Close()
 }
 
 // runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q]`.

@@ -1,17 +1,12 @@
 package main
 
 import (
+	xbpf "golang.org/x/net/bpf"
+
 	"errors"
-	"io"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
-	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 )
-
-func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	return errors.New("live capture: not built yet")
-}
 
 // packetMatcher is the filter expression applied to file input.
 type packetMatcher interface {
@@ -20,4 +15,9 @@ type packetMatcher interface {
 
 func newMatcher(expr string) (packetMatcher, error) {
 	return nil, errors.New("filter expressions: not built yet")
+}
+
+// liveFilter returns the kernel filter for live capture.
+func liveFilter(o *options) ([]xbpf.RawInstruction, error) {
+	return nil, nil
 }

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+)
+
+// liveWorker is one capture goroutine: one AF_PACKET socket (kept open by a
+// Supervisor), with its own reassembly and pairing state. Workers on the same
+// interface share a fanout group, so each flow, both directions, always
+// reaches the same worker.
+type liveWorker struct {
+	sup    *capture.Supervisor
+	asm    *reassembly.Assembler
+	pipe   *emit.Pipeline
+	prod   *emit.Producer
+	frames atomic.Uint64
+	bytes  atomic.Uint64
+}
+
+func (w *liveWorker) loop(stop *atomic.Bool) {
+	var f capture.Frame
+	for !stop.Load() {
+		err := w.sup.Next(&f)
+		if err != nil {
+			if errors.Is(err, capture.ErrTimeout) {
+				// An idle link: hand over the partial batch so quiet
+				// periods still reach the output, and age pending queries.
+				w.prod.Flush()
+				w.pipe.Tick(time.Now().UnixNano())
+				continue
+			}
+			return // closed
+		}
+		w.frames.Store(w.frames.Load() + 1)
+		w.bytes.Store(w.bytes.Load() + uint64(len(f.Data)))
+		w.asm.HandleFrame(&f)
+	}
+}
+
+// runLive captures from interfaces until SIGINT/SIGTERM or --duration.
+// Output goes through a bounded queue: a slow disk or receiver drops whole
+// batches, counted, and never stalls capture.
+func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
+	filter, err := liveFilter(o)
+	if err != nil {
+		return err
+	}
+	out, err := openOutput(o, stdout)
+	if err != nil {
+		return err
+	}
+	queue := emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
+
+	stop, release := stopOnSignal()
+	defer release()
+	if o.duration > 0 {
+		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
+		defer t.Stop()
+	}
+
+	// A fanout group ID is per network namespace and shared with other
+	// processes: derive it from the pid so two sensors don't merge.
+	groupBase := uint16(os.Getpid())
+	var workers []*liveWorker
+	closeAll := func() {
+		for _, w := range workers {
+			w.sup.Close()
+		}
+	}
+	for i, iface := range o.interfaces {
+		for n := 0; n < o.workers; n++ {
+			lc := capture.LiveConfig{
+				Interface: iface, BlockSize: o.ringBlockKB << 10, NumBlocks: o.ringBlocks,
+				Filter: filter, Promiscuous: !o.noPromisc, Index: i,
+			}
+			if o.workers > 1 {
+				lc.FanoutGroup = groupBase + uint16(i)
+			}
+			sup, err := capture.NewSupervisor(capture.SupervisorConfig{Live: lc, Worker: n})
+			if err != nil {
+				closeAll()
+				queue.Close()
+				out.Close()
+				return fmt.Errorf("capture on %s: %w", iface, err)
+			}
+			w := &liveWorker{sup: sup, prod: queue.Producer()}
+			w.pipe = emit.NewPipeline(ecfg, w.prod)
+			w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+			workers = append(workers, w)
+		}
+	}
+
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", args...)
+	}
+	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, outputName(o))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func(w *liveWorker) {
+			defer wg.Done()
+			w.loop(stop)
+		}(w)
+	}
+	// Socket events (link down, re-created, back) are logged once each;
+	// counters for the summary and --stats-interval.
+	evDone := make(chan struct{})
+	go func() {
+		var tick <-chan time.Time
+		if o.statsEvery > 0 {
+			t := time.NewTicker(o.statsEvery)
+			defer t.Stop()
+			tick = t.C
+		}
+		cases := make([]<-chan capture.SupervisorEvent, len(workers))
+		for i, w := range workers {
+			cases[i] = w.sup.Events()
+		}
+		poll := time.NewTicker(100 * time.Millisecond)
+		defer poll.Stop()
+		for {
+			select {
+			case <-evDone:
+				return
+			case <-tick:
+				s := liveSummary(o, workers, queue, out, time.Since(start))
+				logf("stats: %d packets, %d frames written, %d dropped by kernel, %d dropped by output queue",
+					s.packets, s.pipe.v["frames_written"], s.kernel.v["kernel_drops"], queueDrops(queue))
+			case <-poll.C:
+				for _, ch := range cases {
+					for drained := false; !drained; {
+						select {
+						case ev := <-ch:
+							logf("%s", ev)
+						default:
+							drained = true
+						}
+					}
+				}
+			}
+		}
+	}()
+
+	wg.Wait()
+	close(evDone)
+	for _, w := range workers {
+		w.asm.Flush()
+		w.pipe.Flush()
+		w.prod.Flush()
+	}
+	s := liveSummary(o, workers, queue, out, time.Since(start))
+	closeAll()
+	qerr := queue.Close() // writes what is queued, then closes the writer
+	ferr := out.closeFile()
+	s.print(stderr)
+	if qerr != nil {
+		return fmt.Errorf("output %s: %w", outputName(o), qerr)
+	}
+	if ferr != nil {
+		return fmt.Errorf("output %s: %w", outputName(o), ferr)
+	}
+	return nil
+}
+
+func queueDrops(q *emit.Queue) uint64 {
+	var n uint64
+	q.Stats().Each(func(name string, v uint64) {
+		if name == "queue_frames_dropped_full" || name == "queue_frames_dropped_too_large" {
+			n += v
+		}
+	})
+	return n
+}
+
+func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink, elapsed time.Duration) *summary {
+	s := &summary{
+		source: fmt.Sprintf("live %v", o.interfaces), elapsed: elapsed,
+		kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals(),
+		outputName: outputName(o),
+	}
+	for _, w := range workers {
+		s.packets += w.frames.Load()
+		s.bytes += w.bytes.Load()
+		st := w.sup.Stats()
+		s.kernel.add("kernel_packets", st.Kernel.Packets)
+		s.kernel.add("kernel_drops", st.Kernel.Drops)
+		s.kernel.add("kernel_queue_freezes", st.Kernel.QueueFreezes)
+		s.kernel.add("socket_reopens", st.Reopens)
+		s.kernel.add("capture_gap_ms", uint64(st.Gap/time.Millisecond))
+		s.decode.addSet(w.asm.Stats())
+		s.pipe.addSet(w.pipe.Stats())
+		w.pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
+	}
+	s.output.addSet(queue.Stats())
+	for _, st := range out.stats {
+		s.output.addSet(st)
+	}
+	return s
+}
