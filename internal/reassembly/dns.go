@@ -4,11 +4,12 @@ import "encoding/binary"
 
 // DNS wire limits (RFC 1035 §2.3.4, §4.1).
 const (
-	dnsHeaderLen      = 12  // RFC 1035 §4.1.1
-	dnsMinQuestionLen = 5   // root name (1) + QTYPE (2) + QCLASS (2), §4.1.2
-	dnsMinRRLen       = 11  // root name (1) + TYPE, CLASS (4) + TTL (4) + RDLENGTH (2), §4.1.3
-	dnsMaxLabelLen    = 63  // §2.3.4
-	dnsMaxNameLen     = 255 // §2.3.4, wire octets including length octets and the root
+	dnsHeaderLen      = 12    // RFC 1035 §4.1.1
+	dnsMinQuestionLen = 5     // root name (1) + QTYPE (2) + QCLASS (2), §4.1.2
+	dnsMinRRLen       = 11    // root name (1) + TYPE, CLASS (4) + TTL (4) + RDLENGTH (2), §4.1.3
+	dnsMaxLabelLen    = 63    // §2.3.4
+	dnsMaxNameLen     = 255   // §2.3.4, wire octets including length octets and the root
+	dnsMaxMessageLen  = 65535 // §4.2.2 two-octet length prefix; also the UDP limit
 	// dnsMaxPointers bounds the compression pointers followed in one name.
 	// Pointers must point strictly backwards (below), so a name can never
 	// loop; the bound only caps the work a hostile message can cause. A
@@ -28,17 +29,21 @@ const (
 // msg is not DNS at all (shorter than a header, or a header no DNS speaker
 // sends); such messages are counted and not emitted. It allocates nothing.
 //
-// The "not DNS" rule: msg is shorter than 12 octets, or the section counts
-// need more octets than msg holds (each question takes at least 5, each
-// resource record at least 11). No DNS implementation writes counts that its
-// own message cannot hold: a sender that truncates (TC=1) lowers the counts
-// to what it kept (RFC 2181 §9), and snaplen-cut datagrams never reach this
-// function (the UDP decoder drops them). The rule rejects most non-DNS
-// payloads on port 53 (random bytes give counts averaging 32768 × 38 octets)
-// while never rejecting a message a real server or client wrote. Anything
-// stricter (opcode, Z bit, QDCOUNT) would drop real if unusual traffic —
-// scanners send unassigned opcodes and dnstap should still record them — so
-// those checks live only in plausibleDNS.
+// The "not DNS" rule: msg is shorter than 12 octets, or its section counts
+// could not fit in any DNS message: each question takes at least 5 octets and
+// each resource record at least 11, and no message exceeds 65535 octets
+// (RFC 1035 §4.2.2 length prefix; UDP cannot carry more either). Nobody
+// writes such a header; a uniformly random one passes with probability about
+// 6×10⁻⁶ (the four counts must fall in a simplex of volume
+// 65523⁴/(4!·5·11³) out of 65536⁴), so non-DNS payloads on port 53 (VPNs,
+// scanners' junk) are rejected. Counts that merely exceed this message's
+// length (a query whose QDCOUNT is 1 but whose question was cut short) are
+// sent by broken or hostile clients, and servers answer them with FORMERR:
+// such messages are DNS, emitted as Malformed, so that the FORMERR is paired
+// with its query (zeek's dns-invalid-names capture has two of them).
+// Opcode, Z bit and QDCOUNT checks would drop real if unusual traffic
+// (scanners send unassigned opcodes and dnstap should still record them), so
+// they live only in plausibleDNS.
 //
 // h.Question aliases msg. Malformed marks: a bad name (label longer than 63,
 // the reserved 0x40/0x80 label types, a name longer than 255 octets, a
@@ -59,8 +64,20 @@ func parseDNS(msg []byte, h *Header) bool {
 	h.Malformed = false
 
 	rrs := int(h.ANCount) + int(h.NSCount) + int(h.ARCount)
-	if int(h.QDCount)*dnsMinQuestionLen+rrs*dnsMinRRLen > len(msg)-dnsHeaderLen {
+	need := int(h.QDCount)*dnsMinQuestionLen + rrs*dnsMinRRLen
+	if need > dnsMaxMessageLen-dnsHeaderLen {
 		return false
+	}
+	if need > len(msg)-dnsHeaderLen {
+		// The counts promise more than msg holds: the walk below
+		// would run off the end.
+		h.Malformed = true
+		if h.QDCount > 0 {
+			if end := skipName(msg, dnsHeaderLen); end >= 0 && end+4 <= len(msg) {
+				h.Question = msg[dnsHeaderLen : end+4 : end+4]
+			}
+		}
+		return true
 	}
 
 	off := dnsHeaderLen
@@ -152,7 +169,8 @@ func skipName(msg []byte, off int) int {
 // It is stricter than parseDNS, because here a wrong "yes" makes the
 // reassembler follow a bogus length prefix and lose the real messages behind
 // it, while a wrong "no" only skips one message. On top of the parseDNS rule
-// it requires: an assigned, non-obsolete opcode (0 QUERY, 2 STATUS,
+// it requires: counts that fit in msg itself (each question at least 5
+// octets, each record at least 11), an assigned, non-obsolete opcode (0 QUERY, 2 STATUS,
 // 4 NOTIFY, 5 UPDATE, 6 DSO; 1 IQUERY was retired by RFC 3425), the Z bit
 // clear, an assigned header RCODE (0–11), QDCOUNT of at most one (every
 // opcode in use defines at most one question or zone; RFC 9619 makes more
@@ -162,6 +180,10 @@ func skipName(msg []byte, off int) int {
 func plausibleDNS(msg []byte) bool {
 	var h Header
 	if !parseDNS(msg, &h) {
+		return false
+	}
+	rrs := int(h.ANCount) + int(h.NSCount) + int(h.ARCount)
+	if int(h.QDCount)*dnsMinQuestionLen+rrs*dnsMinRRLen > len(msg)-dnsHeaderLen {
 		return false
 	}
 	switch h.Opcode() {

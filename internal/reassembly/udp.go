@@ -48,6 +48,8 @@ func (a *Assembler) udp(src, dst netip.Addr, b []byte, depth int) {
 
 // tcpSeg decodes a TCP header (RFC 9293 §3.1) of a DNS connection and hands
 // the segment to the stream reassembler. b is already cut to the IP length.
+// a.seg.payload is left pointing at the frame after the call: only the
+// Assembler (and its tests) read it, and the next segment overwrites it.
 func (a *Assembler) tcpSeg(src, dst netip.Addr, b []byte) {
 	if len(b) < tcpMinHeaderLen {
 		a.short(DecodeTCPBadHeader)
@@ -74,5 +76,4 @@ func (a *Assembler) tcpSeg(src, dst netip.Addr, b []byte) {
 	s.payload = b[doff:len(b):len(b)]
 	s.ts = a.ts
 	a.tcp.segment(s)
-	s.payload = nil
 }

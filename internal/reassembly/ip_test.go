@@ -1,0 +1,5 @@
+package reassembly
+
+import "testing"
+
+func TestIPDecode(t *testing.T) { runDecodeCases(t, ipCases) }

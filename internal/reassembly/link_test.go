@@ -1,0 +1,5 @@
+package reassembly
+
+import "testing"
+
+func TestLinkDecode(t *testing.T) { runDecodeCases(t, linkCases) }

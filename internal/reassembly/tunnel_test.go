@@ -1,0 +1,5 @@
+package reassembly
+
+import "testing"
+
+func TestTunnelDecode(t *testing.T) { runDecodeCases(t, tunnelCases) }

@@ -1,0 +1,5 @@
+package reassembly
+
+import "testing"
+
+func TestTransportDecode(t *testing.T) { runDecodeCases(t, transportCases) }
