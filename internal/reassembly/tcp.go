@@ -1,22 +1,55 @@
 package reassembly
 
-import "net/netip"
-
-// STUB: the TCP reassembler is being written; signatures are agreed, bodies are not.
+import (
+	"net/netip"
+	"time"
+)
 
 // TCPCounter indexes Stats.TCP.
 type TCPCounter int
 
-// TCP counters.
+// TCP counters. Bytes that never reach a delivered message are counted
+// either as tcp_gap_bytes (never captured) or tcp_bytes_discarded (captured,
+// then thrown away).
 const (
-	TCPSegments TCPCounter = iota // segments seen
-	TCPMessages                   // whole messages delivered
+	TCPSegments          TCPCounter = iota // segments seen
+	TCPMessages                            // whole messages delivered
+	TCPIgnored                             // segments without data for no tracked connection (late ACK, FIN, RST)
+	TCPFlowsCreated                        // connections tracked
+	TCPFlowsClosed                         // connections ended by FIN in both directions, RST, or a new SYN on the same ports
+	TCPFlowsExpired                        // connections idle longer than FlowTimeout
+	TCPFlowsEvicted                        // connections dropped, oldest first, to stay under MaxFlows
+	TCPGapsSkipped                         // holes in a stream given up on (ACKed past, out-of-order bound, timeout, end)
+	TCPGapBytes                            // bytes in those holes, never captured
+	TCPResyncs                             // message boundaries found by search after a pickup mid-stream or a gap
+	TCPBytesDiscarded                      // captured bytes thrown away: partial messages, data before a boundary, oversized messages
+	TCPOutOfOrderDropped                   // segments dropped because a direction already holds maxTCPRanges pieces
+	TCPRetransmissions                     // segments carrying bytes already seen
+	TCPConflicts                           // of those, segments whose repeated bytes differ (the first copy is kept)
+	TCPPartialMessages                     // messages cut by a gap, RST, FIN, timeout, eviction or end of input
+	TCPTooLong                             // messages longer than MaxStreamBytes can hold and not in one segment, skipped
+	TCPBadLength                           // length prefixes below a DNS header (12): the stream is not at a boundary
 	numTCPCounters
 )
 
 var tcpCounterNames = [numTCPCounters]string{
-	TCPSegments: "tcp_segments",
-	TCPMessages: "tcp_messages",
+	TCPSegments:          "tcp_segments",
+	TCPMessages:          "tcp_messages",
+	TCPIgnored:           "tcp_ignored",
+	TCPFlowsCreated:      "tcp_flows_created",
+	TCPFlowsClosed:       "tcp_flows_closed",
+	TCPFlowsExpired:      "tcp_flows_expired",
+	TCPFlowsEvicted:      "tcp_flows_evicted",
+	TCPGapsSkipped:       "tcp_gaps_skipped",
+	TCPGapBytes:          "tcp_gap_bytes",
+	TCPResyncs:           "tcp_resyncs",
+	TCPBytesDiscarded:    "tcp_bytes_discarded",
+	TCPOutOfOrderDropped: "tcp_out_of_order_dropped",
+	TCPRetransmissions:   "tcp_retransmissions",
+	TCPConflicts:         "tcp_conflicts",
+	TCPPartialMessages:   "tcp_partial_messages",
+	TCPTooLong:           "tcp_too_long",
+	TCPBadLength:         "tcp_bad_length",
 }
 
 // TCP header flags (RFC 9293 §3.1).
@@ -25,6 +58,29 @@ const (
 	tcpSYN = 0x02
 	tcpRST = 0x04
 	tcpACK = 0x10
+)
+
+const (
+	// maxTCPMessage is the largest framed message: the RFC 1035 §4.2.2
+	// two-byte length prefix and up to 65535 bytes after it.
+	maxTCPMessage = 2 + 65535
+
+	// maxTCPRanges bounds the separate out-of-order pieces one direction
+	// holds. Real loss leaves one or two holes in a DNS exchange; more
+	// pieces only serve to make the sensor work.
+	maxTCPRanges = 8
+
+	// tcpGapTimeout is how long a hole may wait for a retransmission before
+	// the data after it is used without it. A hole the receiver also missed
+	// is retransmitted after an RTO (at least 200 ms on Linux, 1 s per RFC
+	// 6298), so a few seconds covers a couple of backoffs; a hole only the
+	// sensor missed is never retransmitted and is skipped as soon as the
+	// peer ACKs past it.
+	tcpGapTimeout = 3 * time.Second
+
+	// minTCPBufClass is the smallest pooled stream buffer: a typical DNS
+	// message and its prefix fit.
+	minTCPBufClass = 512
 )
 
 // tcpSegment is one decoded TCP segment. payload aliases the capture buffer.
@@ -42,23 +98,734 @@ type tcpSegment struct {
 // msg is valid only during the call.
 type deliverFunc func(src, dst netip.AddrPort, msg []byte, ts int64)
 
+// flowKey names a connection in both directions: a is the lower endpoint.
+type flowKey struct {
+	a, b netip.AddrPort
+	vlan uint16
+}
+
+// tcpRange is a piece of out-of-order data held at buffer positions [s, e),
+// with the capture time of the latest segment in it.
+type tcpRange struct {
+	s, e int32
+	ts   int64
+}
+
+// Direction states.
+const (
+	dirNone    uint8 = iota // nothing seen: the first segment sets the sequence
+	dirSynced               // buf[0] (or the next byte) starts a message, or d.skip bytes from it do
+	dirHunting              // the boundary is unknown: search for a plausible length prefix
+)
+
+// tcpDir is one direction of a connection. Stream bytes are addressed by
+// buffer position: buf[0:n] is contiguous data not yet consumed (a partial
+// message, or data being searched for a boundary); the byte at position p
+// has sequence number next+(p-n). Out-of-order pieces lie beyond n, sorted.
+type tcpDir struct {
+	buf       []byte // pooled, nil when nothing is held
+	n         int32
+	skip      int32  // bytes still to drop before the next boundary (a message too long to hold, or cut by a gap)
+	next      uint32 // sequence number of position n
+	isn       uint32 // SYN's sequence number, when synSeen
+	state     uint8
+	synSeen   bool
+	fin       bool
+	nr        int32
+	holeSince int64 // capture time the first out-of-order piece arrived
+	r         [maxTCPRanges]tcpRange
+}
+
+// tcpFlow is one connection. Slots live in tcpReassembler.flows, linked by
+// prev/next in order of last activity, least recent first.
+type tcpFlow struct {
+	key  flowKey
+	last int64
+	prev int32
+	next int32
+	dir  [2]tcpDir // [0]: from key.a, [1]: from key.b
+}
+
+// tcpReassembler rebuilds DNS messages from TCP segments (RFC 1035 §4.2.2,
+// RFC 7766), one stream per connection direction, driven by capture time
+// only. It is owned by one goroutine.
+//
+// Whole messages in a segment that continues the stream are delivered
+// straight from the segment; only a message cut by a segment boundary, or
+// data out of order, is copied into a pooled buffer. Repeated bytes keep the
+// first copy: the receiver has that one, since a retransmission only repeats
+// what was already sent.
 type tcpReassembler struct {
-	stats   *Stats
-	deliver deliverFunc
+	stats      *Stats
+	deliver    deliverFunc
+	timeout    int64
+	maxFlows   int
+	maxStream  int32 // buffer positions never reach past it
+	maxOOO     int32 // out-of-order data never reaches past n+maxOOO
+	maxHold    int32 // largest framed message a buffer may collect
+	gapTimeout int64
+
+	index map[flowKey]int32
+	flows []tcpFlow // grows up to maxFlows, then slots are reused
+	free  []int32
+	head  int32 // least recently active
+	tail  int32
+
+	classes []int32    // buffer capacities, ascending; the last is maxStream
+	pool    [][][]byte // free buffers per class
+	held    int        // capacity of the buffers handed out
 }
 
 func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReassembler {
-	return &tcpReassembler{stats: stats, deliver: deliver}
+	r := &tcpReassembler{
+		stats:      stats,
+		deliver:    deliver,
+		timeout:    int64(cfg.FlowTimeout),
+		maxFlows:   max(cfg.MaxFlows, 1),
+		maxStream:  int32(max(min(cfg.MaxStreamBytes, 1<<30), 16)),
+		maxOOO:     int32(max(min(cfg.MaxOutOfOrderBytes, 1<<30), 0)),
+		gapTimeout: int64(min(tcpGapTimeout, cfg.FlowTimeout)),
+		head:       -1,
+		tail:       -1,
+	}
+	r.maxHold = min(r.maxStream, maxTCPMessage)
+	r.index = make(map[flowKey]int32, r.maxFlows)
+	r.free = make([]int32, 0, r.maxFlows)
+	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
+		r.classes = append(r.classes, c)
+	}
+	r.classes = append(r.classes, r.maxStream)
+	r.pool = make([][][]byte, len(r.classes))
+	return r
 }
+
+// heldBytes is the capacity of the stream buffers in use.
+func (r *tcpReassembler) heldBytes() int { return r.held }
+
+// tracked is the number of connections held; never above MaxFlows.
+func (r *tcpReassembler) tracked() int { return len(r.index) }
 
 // segment takes one TCP segment of a DNS connection.
 func (r *tcpReassembler) segment(s *tcpSegment) {
 	r.stats.TCP[TCPSegments].Inc()
+	r.expire(s.ts)
+
+	k := flowKey{a: s.src, b: s.dst, vlan: s.vlan}
+	di := 0
+	if s.dst.Addr().Less(s.src.Addr()) || s.dst.Addr() == s.src.Addr() && s.dst.Port() < s.src.Port() {
+		k.a, k.b = s.dst, s.src
+		di = 1
+	}
+	i, ok := r.index[k]
+	if !ok {
+		if s.flags&tcpRST != 0 || len(s.payload) == 0 && s.flags&tcpSYN == 0 {
+			r.stats.TCP[TCPIgnored].Inc()
+			return
+		}
+		i = r.newFlow(k, s.ts)
+	} else {
+		r.touch(i, s.ts)
+	}
+	f := &r.flows[i]
+	if s.flags&tcpRST != 0 {
+		// RFC 9293 §3.5.2: data on a RST is diagnostic text, not stream.
+		r.endFlow(i)
+		r.stats.TCP[TCPFlowsClosed].Inc()
+		return
+	}
+	d, o := &f.dir[di], &f.dir[1-di]
+	seq := s.seq
+	if s.flags&tcpSYN != 0 {
+		if d.state != dirNone && !(d.synSeen && d.isn == s.seq) {
+			// A new connection on the same ports (or a SYN after data
+			// picked up mid-stream): the old one is over.
+			r.endFlow(i)
+			r.stats.TCP[TCPFlowsClosed].Inc()
+			i = r.newFlow(k, s.ts)
+			f = &r.flows[i]
+			d, o = &f.dir[di], &f.dir[1-di]
+		}
+		if d.state == dirNone {
+			d.state = dirSynced
+			d.synSeen = true
+			d.isn = s.seq
+			d.next = s.seq + 1
+		}
+		seq++ // the SYN occupies one sequence number; TFO data follows it
+	}
+
+	// Holes that will never be filled: the peer ACKed past data we hold
+	// beyond the hole (so the peer had the hole's bytes and nobody will
+	// resend them), or the hole outlived tcpGapTimeout.
+	if o.nr > 0 && (s.flags&tcpACK != 0 && int32(s.ack-o.seqAt(o.r[0].e)) >= 0 ||
+		s.ts-o.holeSince > r.gapTimeout) {
+		r.skipGap(o, int64(o.r[0].s), s.dst, s.src)
+	}
+	if d.nr > 0 && s.ts-d.holeSince > r.gapTimeout {
+		r.skipGap(d, int64(d.r[0].s), s.src, s.dst)
+	}
+
+	if len(s.payload) > 0 {
+		r.data(d, seq, s.payload, s.ts, s.src, s.dst)
+	}
+	if s.flags&tcpFIN != 0 {
+		d.fin = true
+		if o.fin {
+			r.endFlow(i)
+			r.stats.TCP[TCPFlowsClosed].Inc()
+		}
+	}
 }
 
-// expire drops connections idle longer than the timeout at now.
-func (r *tcpReassembler) expire(now int64) {}
+// seqAt is the sequence number of buffer position p.
+func (d *tcpDir) seqAt(p int32) uint32 { return d.next + uint32(p-d.n) }
 
-// flush ends every stream at the end of input: partial messages are counted
-// and dropped.
-func (r *tcpReassembler) flush() {}
+// data places one segment's payload, starting at sequence number seq, in
+// direction d and delivers every message it completes.
+func (r *tcpReassembler) data(d *tcpDir, seq uint32, p []byte, ts int64, src, dst netip.AddrPort) {
+	if d.state == dirNone {
+		// Picked up mid-stream: nothing says this segment starts a message.
+		d.state = dirHunting
+		d.next = seq
+	}
+	off := int64(int32(seq - d.next)) // RFC 9293 §3.4 serial arithmetic: wraps at 2^32
+	if off < 0 {
+		r.stats.TCP[TCPRetransmissions].Inc()
+		k := min(-off, int64(len(p)))
+		// Compare what is still held (the current partial message); what
+		// was already delivered or dropped is gone.
+		if j := -(int64(d.n) + off); j < k {
+			j = max(j, 0)
+			pos := int64(d.n) + off + j
+			if string(d.buf[pos:pos+k-j]) != string(p[j:k]) {
+				r.stats.TCP[TCPConflicts].Inc()
+			}
+		}
+		p = p[k:]
+		off = 0
+		if len(p) == 0 {
+			return
+		}
+	}
+	for off > 0 {
+		end := int64(d.n) + off + int64(len(p))
+		if end-int64(d.n) <= int64(r.maxOOO) && end <= int64(r.maxStream) {
+			r.outOfOrder(d, d.n+int32(off), p, ts)
+			return
+		}
+		// Past the out-of-order bound: give up on the first hole.
+		if d.nr > 0 {
+			r.skipGap(d, int64(d.r[0].s), src, dst)
+		} else {
+			r.skipGap(d, int64(d.n)+off, src, dst)
+		}
+		off = int64(int32(seq - d.next))
+		if off < 0 {
+			// The skip moved past part of this segment (it overlapped the
+			// piece now in use): that part is already held.
+			k := min(-off, int64(len(p)))
+			p = p[k:]
+			off = 0
+			if len(p) == 0 {
+				return
+			}
+		}
+	}
+
+	// In order. Finish a pending partial message with just the bytes it
+	// needs, so that what follows can be delivered from the segment.
+	for len(p) > 0 && d.n > 0 && d.nr == 0 && d.state == dirSynced {
+		want := int32(2)
+		if d.n >= 2 {
+			want = int32(d.buf[0])<<8 | int32(d.buf[1]) + 2
+		}
+		c := min(want-d.n, int32(len(p)))
+		r.ensure(d, d.n+c)
+		copy(d.buf[d.n:], p[:c])
+		d.n += c
+		d.next += uint32(c)
+		p = p[c:]
+		if d.n >= 2 {
+			r.drain(d, ts, src, dst)
+		}
+	}
+	if len(p) == 0 {
+		return
+	}
+	if d.n == 0 && d.nr == 0 && d.state == dirSynced {
+		used := r.consume(d, p, ts, src, dst)
+		d.next += uint32(used)
+		p = p[used:]
+		if len(p) == 0 {
+			return
+		}
+	}
+	// The rest goes through the buffer: a partial message, data being
+	// searched for a boundary, or data filling a hole.
+	for len(p) > 0 {
+		c := min(int32(len(p)), r.maxStream-d.n)
+		if c <= 0 {
+			// Cannot happen: drain leaves less than maxHold.
+			r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
+			r.compact(d, d.n)
+			continue
+		}
+		r.write(d, d.n, p[:c], ts)
+		p = p[c:]
+		r.drain(d, ts, src, dst)
+	}
+}
+
+// outOfOrder holds p at buffer position pos, beyond a hole.
+func (r *tcpReassembler) outOfOrder(d *tcpDir, pos int32, p []byte, ts int64) {
+	end := pos + int32(len(p))
+	// Find the pieces p touches; a new separate piece needs a free slot.
+	touch := false
+	for k := int32(0); k < d.nr; k++ {
+		if d.r[k].s <= end && d.r[k].e >= pos {
+			touch = true
+			break
+		}
+	}
+	if !touch && d.nr == maxTCPRanges {
+		r.stats.TCP[TCPOutOfOrderDropped].Inc()
+		return
+	}
+	if d.nr == 0 {
+		d.holeSince = ts
+	}
+	r.write(d, pos, p, ts)
+}
+
+// write copies p to buffer position pos (at or beyond n), keeping bytes
+// already held (first copy wins), and records the range. Data at n extends
+// the contiguous part, swallowing the pieces it reaches.
+func (r *tcpReassembler) write(d *tcpDir, pos int32, p []byte, ts int64) {
+	end := pos + int32(len(p))
+	r.ensure(d, end)
+	cur := pos
+	dup, conflict := false, false
+	for k := int32(0); k < d.nr && cur < end; k++ {
+		g := d.r[k]
+		if g.e <= cur {
+			continue
+		}
+		if g.s >= end {
+			break
+		}
+		if g.s > cur {
+			copy(d.buf[cur:g.s], p[cur-pos:])
+			cur = g.s
+		}
+		hi := min(g.e, end)
+		dup = true
+		if string(d.buf[cur:hi]) != string(p[cur-pos:hi-pos]) {
+			conflict = true
+		}
+		cur = hi
+	}
+	if cur < end {
+		copy(d.buf[cur:end], p[cur-pos:])
+	}
+	if dup {
+		r.stats.TCP[TCPRetransmissions].Inc()
+		if conflict {
+			r.stats.TCP[TCPConflicts].Inc()
+		}
+	}
+
+	if pos == d.n {
+		d.n = end
+		k := int32(0)
+		for k < d.nr && d.r[k].s <= d.n {
+			d.n = max(d.n, d.r[k].e)
+			k++
+		}
+		d.dropRanges(k)
+		return
+	}
+	// Insert [pos, end) and merge whatever it touches.
+	k := int32(0)
+	for k < d.nr && d.r[k].e < pos {
+		k++
+	}
+	j := k
+	nr := tcpRange{s: pos, e: end, ts: ts}
+	for j < d.nr && d.r[j].s <= end {
+		nr.s = min(nr.s, d.r[j].s)
+		nr.e = max(nr.e, d.r[j].e)
+		nr.ts = max(nr.ts, d.r[j].ts)
+		j++
+	}
+	// Replace d.r[k:j] by nr.
+	if j == k {
+		copy(d.r[k+1:d.nr+1], d.r[k:d.nr])
+		d.nr++
+	} else if j > k+1 {
+		copy(d.r[k+1:], d.r[j:d.nr])
+		d.nr -= j - k - 1
+	}
+	d.r[k] = nr
+}
+
+// dropRanges removes the first k out-of-order pieces.
+func (d *tcpDir) dropRanges(k int32) {
+	if k == 0 {
+		return
+	}
+	copy(d.r[:], d.r[k:d.nr])
+	d.nr -= k
+}
+
+// skipGap gives up on the hole at [n, resume): the bytes in it were never
+// captured. The stream stays in step when the hole ends inside the message
+// it interrupted (its length prefix says where the next one starts);
+// otherwise the next boundary is searched for. Data held after the hole is
+// then delivered.
+func (r *tcpReassembler) skipGap(d *tcpDir, resume int64, src, dst netip.AddrPort) {
+	hole := resume - int64(d.n)
+	r.stats.TCP[TCPGapsSkipped].Inc()
+	r.stats.TCP[TCPGapBytes].Add(uint64(hole))
+	if d.state == dirSynced {
+		var msgEnd int64 = -1 // position of the next boundary, if known
+		switch {
+		case d.skip > 0:
+			msgEnd = int64(d.skip) // n is 0 while skipping
+			d.skip = 0
+		case d.n >= 2:
+			msgEnd = int64(d.buf[0])<<8 | int64(d.buf[1]) + 2
+		}
+		if d.n > 0 {
+			r.stats.TCP[TCPPartialMessages].Inc()
+		}
+		if msgEnd >= resume {
+			d.skip = int32(msgEnd - resume)
+		} else {
+			d.state = dirHunting
+		}
+	}
+	r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
+	ts := int64(0)
+	if d.nr > 0 && int64(d.r[0].s) == resume {
+		// The first piece becomes the contiguous part.
+		g := d.r[0]
+		ts = g.ts
+		d.next = d.seqAt(g.e)
+		copy(d.buf, d.buf[g.s:d.end()])
+		d.dropRanges(1)
+		for k := int32(0); k < d.nr; k++ {
+			d.r[k].s -= g.s
+			d.r[k].e -= g.s
+		}
+		d.n = g.e - g.s
+	} else {
+		d.next += uint32(resume - int64(d.n))
+		d.n = 0
+		d.nr = 0
+	}
+	if d.nr > 0 {
+		d.holeSince = d.r[0].ts
+	}
+	if d.n == 0 && d.nr == 0 {
+		r.putBuf(d)
+		return
+	}
+	r.drain(d, ts, src, dst)
+}
+
+// end is the buffer position after the last byte held.
+func (d *tcpDir) end() int32 {
+	if d.nr > 0 {
+		return d.r[d.nr-1].e
+	}
+	return d.n
+}
+
+// drain delivers the whole messages at the front of the buffer, searching
+// for a boundary first when the stream is not in step, and keeps the rest.
+func (r *tcpReassembler) drain(d *tcpDir, ts int64, src, dst netip.AddrPort) {
+	for d.n > 0 {
+		if d.state == dirHunting {
+			i, found := r.hunt(d.buf[:d.n])
+			if i > 0 {
+				r.stats.TCP[TCPBytesDiscarded].Add(uint64(i))
+				r.compact(d, i)
+			}
+			if !found {
+				return
+			}
+			r.stats.TCP[TCPResyncs].Inc()
+			d.state = dirSynced
+		}
+		used := r.consume(d, d.buf[:d.n], ts, src, dst)
+		r.compact(d, used)
+		if d.state == dirSynced {
+			return
+		}
+	}
+}
+
+// compact drops the first k bytes of the buffer.
+func (r *tcpReassembler) compact(d *tcpDir, k int32) {
+	if k == 0 {
+		return
+	}
+	e := d.end()
+	copy(d.buf, d.buf[k:e])
+	d.n -= k
+	for j := int32(0); j < d.nr; j++ {
+		d.r[j].s -= k
+		d.r[j].e -= k
+	}
+	if d.n == 0 && d.nr == 0 {
+		r.putBuf(d)
+	}
+}
+
+// consume delivers the whole framed messages at the start of b, which is at
+// a boundary (after d.skip bytes), and returns how many bytes it used; the
+// rest is a partial message, or the stream fell out of step (d.state).
+func (r *tcpReassembler) consume(d *tcpDir, b []byte, ts int64, src, dst netip.AddrPort) int32 {
+	i := int32(0)
+	n := int32(len(b))
+	for {
+		if d.skip > 0 {
+			k := min(d.skip, n-i)
+			r.stats.TCP[TCPBytesDiscarded].Add(uint64(k))
+			d.skip -= k
+			i += k
+			if d.skip > 0 {
+				return i
+			}
+		}
+		if n-i < 2 {
+			return i
+		}
+		l := int32(b[i])<<8 | int32(b[i+1])
+		if l < dnsHeaderLen {
+			r.stats.TCP[TCPBadLength].Inc()
+			d.state = dirHunting
+			return i
+		}
+		if n-i-2 >= l {
+			r.stats.TCP[TCPMessages].Inc()
+			r.deliver(src, dst, b[i+2:i+2+l:i+2+l], ts)
+			i += 2 + l
+			continue
+		}
+		if l+2 > r.maxHold {
+			r.stats.TCP[TCPTooLong].Inc()
+			r.stats.TCP[TCPPartialMessages].Inc()
+			d.skip = l + 2
+			continue
+		}
+		return i
+	}
+}
+
+// hunt searches b for a message boundary: a length prefix followed by a
+// plausible DNS message (and, when present, by another sane prefix). It
+// returns the boundary and true, or how many leading bytes can be dropped
+// because no boundary can start there, and false while it waits for more.
+func (r *tcpReassembler) hunt(b []byte) (int32, bool) {
+	n := int32(len(b))
+	for i := int32(0); i+2 <= n; i++ {
+		l := int32(b[i])<<8 | int32(b[i+1])
+		if l < dnsHeaderLen {
+			continue
+		}
+		avail := n - i - 2
+		if avail < dnsHeaderLen {
+			return i, false
+		}
+		if !plausibleHeader(b[i+2:i+2+dnsHeaderLen], l) {
+			continue
+		}
+		if l+2 > r.maxHold {
+			return i, true // cannot hold it to check more: consume skips it
+		}
+		if avail < l {
+			return i, false // keep it until it is whole
+		}
+		if !plausibleDNS(b[i+2 : i+2+l]) {
+			continue
+		}
+		if rest := avail - l; rest >= 2 {
+			j := i + 2 + l
+			l2 := int32(b[j])<<8 | int32(b[j+1])
+			if l2 < dnsHeaderLen || rest-2 >= dnsHeaderLen && !plausibleHeader(b[j+2:j+2+dnsHeaderLen], l2) {
+				continue
+			}
+		}
+		return i, true
+	}
+	return max(n-1, 0), false
+}
+
+// plausibleHeader is a cheap first test of a DNS header h for a message of
+// l bytes, before the whole message is there for plausibleDNS: the same
+// wire facts (RFC 1035 §4.1.1: Z is zero, one question at most in
+// practice, counts that fit in the length).
+func plausibleHeader(h []byte, l int32) bool {
+	flags := int32(h[2])<<8 | int32(h[3])
+	qd := int32(h[4])<<8 | int32(h[5])
+	rrs := int32(h[6])<<8 | int32(h[7]) + int32(h[8])<<8 | int32(h[9]) + int32(h[10])<<8 | int32(h[11])
+	if flags&dnsFlagZ != 0 || qd > 1 {
+		return false
+	}
+	switch (flags >> 11) & 0xf {
+	case 0, 2, 4, 5, 6:
+	default:
+		return false
+	}
+	return qd*dnsMinQuestionLen+rrs*dnsMinRRLen <= l-dnsHeaderLen
+}
+
+// finish ends direction d of a flow that is going away: holes are skipped
+// so that whole messages after them are still delivered, and what remains
+// is a partial message.
+func (r *tcpReassembler) finish(d *tcpDir, src, dst netip.AddrPort) {
+	for d.nr > 0 {
+		r.skipGap(d, int64(d.r[0].s), src, dst)
+	}
+	if d.n > 0 {
+		if d.state == dirSynced {
+			r.stats.TCP[TCPPartialMessages].Inc()
+		}
+		r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
+	}
+	r.putBuf(d)
+	*d = tcpDir{}
+}
+
+// endFlow finishes both directions of flow i and frees its slot.
+func (r *tcpReassembler) endFlow(i int32) {
+	f := &r.flows[i]
+	r.finish(&f.dir[0], f.key.a, f.key.b)
+	r.finish(&f.dir[1], f.key.b, f.key.a)
+	if f.prev >= 0 {
+		r.flows[f.prev].next = f.next
+	} else {
+		r.head = f.next
+	}
+	if f.next >= 0 {
+		r.flows[f.next].prev = f.prev
+	} else {
+		r.tail = f.prev
+	}
+	delete(r.index, f.key)
+	f.key = flowKey{}
+	r.free = append(r.free, i)
+}
+
+// newFlow takes a slot for k, evicting the least recently active
+// connection when MaxFlows are tracked.
+func (r *tcpReassembler) newFlow(k flowKey, now int64) int32 {
+	if len(r.free) == 0 && len(r.flows) >= r.maxFlows {
+		r.stats.TCP[TCPFlowsEvicted].Inc()
+		r.endFlow(r.head)
+	}
+	var i int32
+	if len(r.free) > 0 {
+		i = r.free[len(r.free)-1]
+		r.free = r.free[:len(r.free)-1]
+	} else {
+		r.flows = append(r.flows, tcpFlow{})
+		i = int32(len(r.flows) - 1)
+	}
+	r.stats.TCP[TCPFlowsCreated].Inc()
+	f := &r.flows[i]
+	f.key = k
+	f.last = now
+	f.next = -1
+	f.prev = r.tail
+	if r.tail >= 0 {
+		r.flows[r.tail].next = i
+	} else {
+		r.head = i
+	}
+	r.tail = i
+	r.index[k] = i
+	return i
+}
+
+// touch marks flow i active at now, moving it to the recent end.
+func (r *tcpReassembler) touch(i int32, now int64) {
+	f := &r.flows[i]
+	if now > f.last {
+		f.last = now
+	}
+	if r.tail == i {
+		return
+	}
+	if f.prev >= 0 {
+		r.flows[f.prev].next = f.next
+	} else {
+		r.head = f.next
+	}
+	r.flows[f.next].prev = f.prev
+	f.prev = r.tail
+	f.next = -1
+	r.flows[r.tail].next = i
+	r.tail = i
+}
+
+// expire drops connections idle longer than the timeout at now, delivering
+// whole messages they still hold. Flows are kept least recently active
+// first, so it stops at the first live one: O(1) when nothing expires.
+func (r *tcpReassembler) expire(now int64) {
+	for r.head >= 0 && now-r.flows[r.head].last > r.timeout {
+		r.stats.TCP[TCPFlowsExpired].Inc()
+		r.endFlow(r.head)
+	}
+}
+
+// flush ends every stream at the end of input: holes are skipped, whole
+// messages after them delivered, partial messages counted and dropped.
+func (r *tcpReassembler) flush() {
+	for r.head >= 0 {
+		r.endFlow(r.head)
+	}
+}
+
+// ensure makes d.buf hold at least need bytes, moving what it holds to a
+// larger pooled buffer. need never exceeds maxStream.
+func (r *tcpReassembler) ensure(d *tcpDir, need int32) {
+	if int32(cap(d.buf)) >= need {
+		return
+	}
+	c := 0
+	for r.classes[c] < need {
+		c++
+	}
+	var b []byte
+	if l := len(r.pool[c]); l > 0 {
+		b = r.pool[c][l-1]
+		r.pool[c][l-1] = nil
+		r.pool[c] = r.pool[c][:l-1]
+	} else {
+		b = make([]byte, r.classes[c])
+	}
+	r.held += len(b)
+	if d.buf != nil {
+		copy(b, d.buf[:d.end()])
+		r.putBuf(d)
+	}
+	d.buf = b
+}
+
+// putBuf returns d's buffer to the pool.
+func (r *tcpReassembler) putBuf(d *tcpDir) {
+	if d.buf == nil {
+		return
+	}
+	b := d.buf[:cap(d.buf)]
+	d.buf = nil
+	r.held -= len(b)
+	for c := range r.classes {
+		if int(r.classes[c]) == len(b) {
+			r.pool[c] = append(r.pool[c], b)
+			return
+		}
+	}
+}
