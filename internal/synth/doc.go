@@ -1,0 +1,17 @@
+// Package synth writes synthetic DNS captures for benchmarks and for tests
+// that need more traffic than the captures in testdata/pcaps hold.
+//
+// It owns the traffic model (clients, servers, names, query types, answers,
+// latencies, TCP connections, IP fragments and floods) and the pcap file
+// format it writes. It knows nothing about the sensor's own packages: the
+// captures it writes are checked against gopacket, miekg/dns and tshark, so
+// the sensor cannot pass its benchmarks or tests by agreeing with itself.
+//
+// Everything is derived from Options.Seed through one PRNG: the same Options
+// always give the same bytes.
+//
+// Packets are built by hand into reused buffers and DNS messages by a small
+// append-style encoder with name compression, because generation speed
+// matters: a million packets take about a second, not the minute a
+// gopacket.SerializeLayers plus miekg/dns Pack path would.
+package synth
