@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,24 @@ func convert(t testing.TB, pcap string, args ...string) (string, string) {
 		t.Fatalf("sensor -r %s -w %s %s: %v\n%s", pcap, out, strings.Join(args, " "), err, stderr)
 	}
 	return out, stderr
+}
+
+// summaryFrames matches the frames-written line of the sensor's summary.
+var summaryFrames = regexp.MustCompile(`(?m)^\s*frames written\s+(\d+)`)
+
+// summaryCount is the number of frames the sensor says it wrote, from the
+// summary it prints on stderr at the end of a file run.
+func summaryCount(t testing.TB, summary string) int {
+	t.Helper()
+	m := summaryFrames.FindStringSubmatch(summary)
+	if m == nil {
+		t.Fatalf("no \"frames written N\" line in the sensor's summary:\n%s", summary)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // sensorCount is the number of messages the sensor itself reads back from
