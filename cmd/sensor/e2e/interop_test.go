@@ -100,7 +100,7 @@ func TestInterop(t *testing.T) {
 	captures := []string{"lab_bind_udp.pcap", "lab_bind_tcp.pcap", "lab_bind_frag.pcap", "dnscap_dns.pcap"}
 	for _, c := range captures {
 		t.Run(c, func(t *testing.T) {
-			out, summary := convert(t, pcapPath(c))
+			out, summary := convert(t, pcapPath(c), "--identity", interopIdentity)
 			want := summaryCount(t, summary)
 			if got := decodedCount(t, out); got != want {
 				t.Errorf("golang-dnstap decodes %d messages, the sensor's summary says %d frames written", got, want)
@@ -112,6 +112,7 @@ func TestInterop(t *testing.T) {
 				t.Errorf("sensor wrote no messages for %s", c)
 			}
 			checkFraming(t, out)
+			checkIdentity(t, out, want)
 			checkReaders(t, out, want)
 		})
 	}
@@ -190,5 +191,21 @@ func checkFraming(t *testing.T, file string) {
 		}
 		p = p[4+n:]
 		off += 4 + n
+	}
+}
+
+// interopIdentity is passed with --identity; every frame must carry it.
+const interopIdentity = "e2e-sensor"
+
+// checkIdentity reads the file with golang-dnstap's own `dnstap -y` and
+// checks that each of the want messages carries --identity.
+func checkIdentity(t *testing.T, file string, want int) {
+	t.Helper()
+	stdout, stderr, err := runCmd(t, "dnstap", "-r", file, "-y")
+	if err != nil {
+		t.Fatalf("dnstap -r %s -y: %v\n%s", file, err, stderr)
+	}
+	if got := strings.Count(stdout, "\nidentity: \""+interopIdentity+"\"\n"); got != want {
+		t.Errorf("%d frames carry identity %q, want %d", got, interopIdentity, want)
 	}
 }
