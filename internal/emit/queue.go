@@ -1,27 +1,51 @@
 package emit
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 )
 
 // QueueConfig sizes a Queue. Zero values select the defaults.
 type QueueConfig struct {
-	BatchSize     int           // bytes per batch buffer (default 64 KiB)
-	Batches       int           // batches in flight: the channel's capacity (default 64)
-	FlushInterval time.Duration // how often the writer flushes and producers hand over partial batches (default 1 s)
+	// BatchSize is the bytes per batch buffer. 256 KiB holds about 1000
+	// typical frames, so one write system call carries that many, and it
+	// always holds at least two maximum-size frames.
+	BatchSize int
+	// Batches is the channel's capacity: how many full batches may wait
+	// for the writer. With the default 64 × 256 KiB, output may stall for
+	// about 30 ms at 2M frames/s before anything is dropped, at 16 MiB.
+	Batches int
+	// FlushInterval is how often the writer flushes its output and asks
+	// producers to hand over partial batches, which bounds the delay of a
+	// frame under light traffic.
+	FlushInterval time.Duration
+}
+
+// Queue defaults; see QueueConfig.
+const (
+	DefaultBatchSize     = 256 << 10
+	DefaultBatches       = 64
+	DefaultFlushInterval = time.Second
+)
+
+type batch struct {
+	buf    []byte
+	frames uint64
 }
 
 // Queue decouples live capture from output. Producers (one per capture
 // worker) append frames to their own batch buffer and hand full batches to a
 // bounded channel without blocking: when it is full, the batch is dropped and
-// its frames counted. One goroutine owns the BatchWriter.
+// its frames counted. One goroutine owns the BatchWriter: it writes batches,
+// returns their buffers to a free list, and flushes on a ticker.
 type Queue struct {
 	out   BatchWriter
 	cfg   QueueConfig
-	full  chan []byte
+	full  chan batch
 	free  chan []byte
-	done  chan struct{}
+	epoch atomic.Uint64 // bumped every FlushInterval; producers hand over partial batches when it moves
+	done  chan error
 	stats QueueStats
 }
 
@@ -31,11 +55,12 @@ type QueueStats struct {
 }
 
 const (
-	qcFramesQueued = iota
+	qcFramesIn = iota
 	qcFramesWritten
 	qcFramesDroppedFull
 	qcBatchesDropped
 	qcFramesDroppedTooLarge
+	qcFramesWriteFailed
 	qcWriteErrors
 	qcFlushErrors
 	numQueueCounters
@@ -44,7 +69,7 @@ const (
 var queueCounterNames = [numQueueCounters]string{
 	"queue_frames_in", "queue_frames_written", "queue_frames_dropped_full",
 	"queue_batches_dropped", "queue_frames_dropped_too_large",
-	"queue_write_errors", "queue_flush_errors",
+	"queue_frames_write_failed", "queue_write_errors", "queue_flush_errors",
 }
 
 // Each calls fn for every counter with its stable name.
@@ -54,34 +79,155 @@ func (s *QueueStats) Each(fn func(name string, v uint64)) {
 	}
 }
 
-// NewQueue starts the writer goroutine on out.
+// Dropped is the number of frames lost in the queue (full channel, no free
+// buffer, too large, or a failed write).
+func (s *QueueStats) Dropped() uint64 {
+	return s.c[qcFramesDroppedFull].Load() + s.c[qcFramesDroppedTooLarge].Load() + s.c[qcFramesWriteFailed].Load()
+}
+
+// Written is the number of frames handed to the BatchWriter without error.
+func (s *QueueStats) Written() uint64 { return s.c[qcFramesWritten].Load() }
+
+// NewQueue allocates the batch buffers and starts the writer goroutine on
+// out.
 func NewQueue(out BatchWriter, cfg QueueConfig) *Queue {
-	// TODO
-	return &Queue{out: out, cfg: cfg}
+	if cfg.BatchSize < 2*(MaxFrameLen+4) {
+		if cfg.BatchSize == 0 {
+			cfg.BatchSize = DefaultBatchSize
+		} else {
+			cfg.BatchSize = 2 * (MaxFrameLen + 4)
+		}
+	}
+	if cfg.Batches <= 0 {
+		cfg.Batches = DefaultBatches
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	q := &Queue{
+		out:  out,
+		cfg:  cfg,
+		full: make(chan batch, cfg.Batches),
+		// Room for every buffer that can exist: Batches queued, one in
+		// the writer, one per producer (at most 1024 workers).
+		free: make(chan []byte, cfg.Batches+1+1024),
+		done: make(chan error, 1),
+	}
+	// With Batches+1 buffers beyond the producers' own, a producer whose
+	// send succeeded always finds a free buffer (Batches in the channel,
+	// one in the writer, every other producer holds its own).
+	for i := 0; i < cfg.Batches+1; i++ {
+		q.free <- make([]byte, 0, cfg.BatchSize)
+	}
+	go q.run()
+	return q
+}
+
+func (q *Queue) run() {
+	t := time.NewTicker(q.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case b, ok := <-q.full:
+			if !ok {
+				q.done <- q.out.Close()
+				return
+			}
+			if err := q.out.WriteBatch(b.buf); err != nil {
+				q.stats.c[qcWriteErrors].Add(1)
+				q.stats.c[qcFramesWriteFailed].Add(b.frames)
+			} else {
+				q.stats.c[qcFramesWritten].Add(b.frames)
+			}
+			q.free <- b.buf[:0]
+		case <-t.C:
+			q.epoch.Add(1)
+			if err := q.out.Flush(); err != nil {
+				q.stats.c[qcFlushErrors].Add(1)
+			}
+		}
+	}
 }
 
 // Producer is one capture worker's handle on a Queue. It is a FrameWriter;
 // it belongs to one goroutine.
 type Producer struct {
-	q     *Queue
-	batch []byte
+	q      *Queue
+	buf    []byte // nil while the free list was empty
+	frames uint64
+	epoch  uint64
 }
 
-// Producer returns a new producer with its own batch buffer.
-func (q *Queue) Producer() *Producer { return &Producer{q: q} }
+// Producer returns a new producer with its own batch buffer. Call it at
+// setup; at most 1024 producers per Queue.
+func (q *Queue) Producer() *Producer {
+	return &Producer{q: q, buf: make([]byte, 0, q.cfg.BatchSize), epoch: q.epoch.Load()}
+}
 
-// WriteFrame appends b to the producer's batch; it never blocks. A nil
-// error does not mean the frame will be written: a dropped batch is counted
-// in QueueStats.
-func (p *Producer) WriteFrame(b []byte) error { return nil }
+// WriteFrame appends b (with its Frame Streams length) to the producer's
+// batch; it never blocks. A nil error does not mean the frame will be
+// written: drops are counted in QueueStats. b is not kept.
+func (p *Producer) WriteFrame(b []byte) error {
+	q := p.q
+	q.stats.c[qcFramesIn].Add(1)
+	if len(b) == 0 {
+		q.stats.c[qcFramesDroppedTooLarge].Add(1)
+		return ErrEmptyFrame
+	}
+	if len(b) > MaxFrameLen {
+		q.stats.c[qcFramesDroppedTooLarge].Add(1)
+		return ErrFrameTooLarge
+	}
+	if p.buf != nil && len(p.buf)+4+len(b) > cap(p.buf) {
+		p.handOver()
+	}
+	if p.buf == nil {
+		select {
+		case p.buf = <-q.free:
+		default:
+			q.stats.c[qcFramesDroppedFull].Add(1)
+			return nil
+		}
+	}
+	p.buf = binary.BigEndian.AppendUint32(p.buf, uint32(len(b)))
+	p.buf = append(p.buf, b...)
+	p.frames++
+	if e := q.epoch.Load(); e != p.epoch {
+		p.epoch = e
+		p.handOver()
+	}
+	return nil
+}
 
-// Flush hands the partial batch to the writer (non-blocking). Call it when
+// handOver sends the batch without blocking. On success the producer is left
+// without a buffer (the next frame takes one from the free list); when the
+// channel is full the batch is dropped and its buffer reused.
+func (p *Producer) handOver() {
+	if p.frames == 0 {
+		return
+	}
+	select {
+	case p.q.full <- batch{buf: p.buf, frames: p.frames}:
+		p.buf = nil
+	default:
+		p.q.stats.c[qcFramesDroppedFull].Add(p.frames)
+		p.q.stats.c[qcBatchesDropped].Add(1)
+		p.buf = p.buf[:0]
+	}
+	p.frames = 0
+}
+
+// Flush hands the partial batch to the writer without blocking. Call it when
 // the worker is idle (capture poll timeout) and before Queue.Close.
-func (p *Producer) Flush() {}
+func (p *Producer) Flush() { p.handOver() }
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() *QueueStats { return &q.stats }
 
-// Close stops the writer goroutine after writing every queued batch, then
-// closes out and returns its error. Producers must have flushed and stopped.
-func (q *Queue) Close() error { return nil }
+// Close writes every queued batch, closes the BatchWriter and returns its
+// error. Every producer must have flushed and stopped: a WriteFrame after
+// Close panics.
+func (q *Queue) Close() error {
+	close(q.full)
+	return <-q.done
+}
