@@ -1,0 +1,19 @@
+//go:build !cgo || nopcap
+
+package bpf
+
+import (
+	"fmt"
+
+	"golang.org/x/net/bpf"
+)
+
+// HaveCompiler reports whether this build can compile filter expressions
+// with libpcap.
+const HaveCompiler = false
+
+func compile(expr string, dlt int) ([]bpf.RawInstruction, error) {
+	return nil, fmt.Errorf("%w (filter %q)", ErrNoCompiler, expr)
+}
+
+func pcapVersion() string { return "" }
