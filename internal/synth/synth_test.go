@@ -1,0 +1,344 @@
+package synth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/miekg/dns"
+)
+
+var allKinds = []Kind{KindUDP, KindTCP, KindFrag, KindSYNFlood, KindFragFlood}
+
+func generate(t testing.TB, o Options) ([]byte, Summary) {
+	t.Helper()
+	var buf bytes.Buffer
+	sum, err := Generate(&buf, o)
+	if err != nil {
+		t.Fatalf("Generate(%v): %v", o.Kind, err)
+	}
+	if sum.Bytes != int64(buf.Len()) {
+		t.Fatalf("Summary.Bytes = %d, wrote %d", sum.Bytes, buf.Len())
+	}
+	return buf.Bytes(), sum
+}
+
+// decoded is what an independent decoder (gopacket, miekg/dns) found in a
+// capture.
+type decoded struct {
+	packets, ipv6, fragments, syns int
+	queries, responses             int // whole DNS messages in unfragmented UDP packets
+}
+
+// decodeAll decodes every packet with gopacket, checks that it decodes
+// without error, that timestamps never go back, and that IP, UDP and TCP
+// checksums are right (by re-serializing with gopacket's own checksum code
+// and comparing bytes), and unpacks every unfragmented UDP DNS message with
+// miekg/dns.
+func decodeAll(capture []byte) (decoded, error) {
+	var d decoded
+	r, err := pcapgo.NewReader(bytes.NewReader(capture))
+	if err != nil {
+		return d, err
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		return d, fmt.Errorf("link type %v", r.LinkType())
+	}
+	var last int64
+	sbuf := gopacket.NewSerializeBuffer()
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return d, fmt.Errorf("packet %d: %v", d.packets+1, err)
+		}
+		d.packets++
+		if ts := ci.Timestamp.UnixNano(); ts < last {
+			return d, fmt.Errorf("packet %d: timestamp goes back", d.packets)
+		} else {
+			last = ts
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		if el := p.ErrorLayer(); el != nil {
+			return d, fmt.Errorf("packet %d: %v", d.packets, el.Error())
+		}
+		var ipl gopacket.SerializableLayer
+		fragment := false
+		if ip4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+			fragment = ip4.Flags&layers.IPv4MoreFragments != 0 || ip4.FragOffset != 0
+			ipl = ip4
+		}
+		if ip6, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+			d.ipv6++
+			ipl = ip6
+			if p.Layer(layers.LayerTypeIPv6Fragment) != nil {
+				fragment = true
+			}
+		}
+		if fragment {
+			d.fragments++
+			continue
+		}
+		var l4 gopacket.SerializableLayer
+		var payload []byte
+		switch x := p.TransportLayer().(type) {
+		case *layers.UDP:
+			x.SetNetworkLayerForChecksum(p.NetworkLayer())
+			l4, payload = x, x.Payload
+			m := new(dns.Msg)
+			if err := m.Unpack(payload); err != nil {
+				return d, fmt.Errorf("packet %d: DNS: %v", d.packets, err)
+			}
+			if m.Response {
+				d.responses++
+			} else {
+				d.queries++
+			}
+		case *layers.TCP:
+			x.SetNetworkLayerForChecksum(p.NetworkLayer())
+			l4, payload = x, x.Payload
+			if x.SYN && !x.ACK {
+				d.syns++
+			}
+		default:
+			return d, fmt.Errorf("packet %d: no transport layer", d.packets)
+		}
+		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		opts := gopacket.SerializeOptions{ComputeChecksums: true}
+		if err := gopacket.SerializeLayers(sbuf, opts, eth, ipl, l4, gopacket.Payload(payload)); err != nil {
+			return d, fmt.Errorf("packet %d: serialize: %v", d.packets, err)
+		}
+		if !bytes.Equal(sbuf.Bytes(), data) {
+			return d, fmt.Errorf("packet %d: bytes differ after recomputing checksums:\n got %x\nwant %x", d.packets, data, sbuf.Bytes())
+		}
+	}
+	return d, nil
+}
+
+func TestGenerateDecodes(t *testing.T) {
+	for _, k := range allKinds {
+		t.Run(k.String(), func(t *testing.T) {
+			capture, sum := generate(t, Options{Kind: k, Packets: 20000, Seed: 7})
+			d, err := decodeAll(capture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.packets != sum.Packets {
+				t.Errorf("decoded %d packets, Summary.Packets = %d", d.packets, sum.Packets)
+			}
+			if k != KindTCP && sum.Packets != 20000 {
+				t.Errorf("Summary.Packets = %d, want exactly 20000", sum.Packets)
+			}
+			if k == KindTCP && (sum.Packets < 20000 || sum.Packets > 20100) {
+				t.Errorf("Summary.Packets = %d, want 20000 plus at most one connection", sum.Packets)
+			}
+			if d.ipv6 != sum.IPv6 {
+				t.Errorf("decoded %d IPv6 packets, Summary.IPv6 = %d", d.ipv6, sum.IPv6)
+			}
+			if share := float64(sum.IPv6) / float64(sum.Packets); share < 0.07 || share > 0.13 {
+				t.Errorf("IPv6 share %.3f, want about 0.10", share)
+			}
+			if d.fragments != sum.Fragments {
+				t.Errorf("decoded %d fragments, Summary.Fragments = %d", d.fragments, sum.Fragments)
+			}
+			switch k {
+			case KindUDP:
+				if d.queries != sum.Queries || d.responses != sum.Responses {
+					t.Errorf("decoded %d queries %d responses, Summary says %d and %d", d.queries, d.responses, sum.Queries, sum.Responses)
+				}
+				if sum.Queries != sum.Responses+sum.Unanswered {
+					t.Errorf("queries %d != responses %d + unanswered %d", sum.Queries, sum.Responses, sum.Unanswered)
+				}
+				if sum.NXDomain == 0 || sum.Unanswered == 0 {
+					t.Errorf("want some NXDOMAIN and unanswered queries: %+v", sum)
+				}
+			case KindFrag:
+				if sum.FragmentedMessages < sum.Responses/3 {
+					t.Errorf("only %d of %d responses fragmented", sum.FragmentedMessages, sum.Responses)
+				}
+				if d.queries+d.responses+sum.FragmentedMessages != sum.Messages() {
+					t.Errorf("decoded %d+%d whole messages + %d fragmented != %d", d.queries, d.responses, sum.FragmentedMessages, sum.Messages())
+				}
+			case KindTCP:
+				if sum.SplitMessages == 0 || sum.SharedSegments == 0 || sum.TCPConns == 0 {
+					t.Errorf("want split messages, shared segments and connections: %+v", sum)
+				}
+			case KindSYNFlood:
+				if d.syns != sum.Packets || sum.TCPConns != sum.Packets {
+					t.Errorf("SYNs: decoded %d, Summary.TCPConns %d, packets %d", d.syns, sum.TCPConns, sum.Packets)
+				}
+			case KindFragFlood:
+				if d.fragments != sum.Packets {
+					t.Errorf("fragments %d, packets %d", d.fragments, sum.Packets)
+				}
+			}
+			if k == KindSYNFlood || k == KindFragFlood {
+				if sum.Messages() != 0 {
+					t.Errorf("flood has %d DNS messages", sum.Messages())
+				}
+			}
+		})
+	}
+}
+
+// TestTshark checks every kind against Wireshark's own reassembly: the DNS
+// messages it finds (TCP and IP reassembly on) are exactly Summary's, and it
+// reports no malformed packet, bad checksum or TCP sequence problem.
+func TestTshark(t *testing.T) {
+	tshark := testenv.NeedTool(t, "tshark", "tshark")
+	for _, k := range allKinds {
+		t.Run(k.String(), func(t *testing.T) {
+			capture, sum := generate(t, Options{Kind: k, Packets: 5000, Seed: 3})
+			f := filepath.Join(t.TempDir(), "c.pcap")
+			if err := os.WriteFile(f, capture, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(tshark, "-r", f, "-Y", "dns", "-T", "fields", "-e", "dns.flags.response").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			var q, r int
+			for _, v := range strings.FieldsFunc(string(out), func(c rune) bool { return c == ',' || c == '\n' }) {
+				switch v {
+				case "0", "False":
+					q++
+				case "1", "True":
+					r++
+				default:
+					t.Fatalf("tshark field %q", v)
+				}
+			}
+			if q != sum.Queries || r != sum.Responses {
+				t.Errorf("tshark found %d queries %d responses, Summary says %d and %d", q, r, sum.Queries, sum.Responses)
+			}
+			out, err = exec.Command(tshark, "-r", f, "-q", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+				"-o", "tcp.check_checksum:TRUE", "-z", "expert,warn").Output()
+			if err != nil {
+				t.Fatalf("tshark expert: %v", err)
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				// RST closes some connections on purpose; nothing else may warn.
+				if strings.Contains(line, "Malformed") || strings.Contains(line, "Bad") ||
+					(strings.Contains(line, "Sequence") && !strings.Contains(line, "Connection reset")) {
+					t.Errorf("tshark: %s", strings.TrimSpace(line))
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeAllCatchesCorruption shows the checker is not vacuous: one
+// flipped bit in a DNS payload, an IP header or a TCP header fails it.
+func TestDecodeAllCatchesCorruption(t *testing.T) {
+	tests := []struct {
+		name string
+		kind Kind
+		at   func(frameLen int) int // offset in the first frame
+	}{
+		{"udp payload", KindUDP, func(n int) int { return n - 1 }},
+		{"ip header", KindUDP, func(int) int { return ethLen + 8 }},
+		{"tcp header", KindSYNFlood, func(int) int { return ethLen + ip4Len + 4 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			capture, _ := generate(t, Options{Kind: tc.kind, Packets: 10, NoIPv6: true})
+			if _, err := decodeAll(capture); err != nil {
+				t.Fatalf("clean capture: %v", err)
+			}
+			frameLen := int(capture[24+8]) | int(capture[24+9])<<8
+			capture[24+16+tc.at(frameLen)] ^= 0x10
+			if _, err := decodeAll(capture); err == nil {
+				t.Fatal("corrupted capture passed")
+			}
+		})
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	for _, k := range allKinds {
+		t.Run(k.String(), func(t *testing.T) {
+			a, sa := generate(t, Options{Kind: k, Packets: 3000, Seed: 11})
+			b, sb := generate(t, Options{Kind: k, Packets: 3000, Seed: 11})
+			c, _ := generate(t, Options{Kind: k, Packets: 3000, Seed: 12})
+			if !bytes.Equal(a, b) || sa != sb {
+				t.Error("same options gave different captures")
+			}
+			if bytes.Equal(a, c) {
+				t.Error("different seeds gave the same capture")
+			}
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		ok   bool
+	}{
+		{"defaults", Options{Packets: 10}, true},
+		{"no IPv6", Options{Packets: 100, NoIPv6: true}, true},
+		{"nanosecond", Options{Packets: 10, Nanosecond: true}, true},
+		{"bad kind", Options{Kind: numKinds}, false},
+		{"negative packets", Options{Packets: -1}, false},
+		{"IPv6 over 100", Options{IPv6Percent: 101}, false},
+		{"too many servers", Options{Servers: 17}, false},
+		{"negative rate", Options{Rate: -5}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sum, err := Generate(io.Discard, tc.o)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok && !errors.Is(err, ErrBadOptions) {
+				t.Fatalf("err = %v, want ErrBadOptions", err)
+			}
+			if tc.ok && tc.o.NoIPv6 && sum.IPv6 != 0 {
+				t.Fatalf("NoIPv6 wrote %d IPv6 packets", sum.IPv6)
+			}
+		})
+	}
+}
+
+func TestParseKind(t *testing.T) {
+	for _, k := range allKinds {
+		got, err := ParseKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k.String(), got, err)
+		}
+	}
+	if _, err := ParseKind("icmp"); err == nil {
+		t.Error("ParseKind(icmp) did not fail")
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	for _, k := range allKinds {
+		b.Run(k.String(), func(b *testing.B) {
+			const n = 100_000
+			var bytes int64
+			for b.Loop() {
+				sum, err := Generate(io.Discard, Options{Kind: k, Packets: n})
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes = sum.Bytes
+			}
+			b.SetBytes(bytes)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+		})
+	}
+}
