@@ -4,11 +4,15 @@ package capture
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
 )
@@ -229,5 +233,178 @@ func TestLiveFanout(t *testing.T) {
 	t.Logf("flows per socket: %d, %d", len(seen[0]), len(seen[1]))
 	if st := srcs[0].KernelStats().Add(srcs[1].KernelStats()); st.Packets != total || st.Drops != 0 {
 		t.Errorf("kernel stats %+v, want %d packets", st, total)
+	}
+}
+
+// TestOpenLiveErrors checks the errors a caller (Supervisor) decides on.
+func TestOpenLiveErrors(t *testing.T) {
+	l := newLiveLab(t)
+	ipRun(t, "-n", l.Server.Name, "link", "add", "downA", "type", "veth", "peer", "name", "downB")
+	cases := []struct {
+		name string
+		cfg  LiveConfig
+		want error // nil: any error, checked by message only
+	}{
+		{"missing_interface", LiveConfig{Interface: "nosuchif0"}, ErrNoLink},
+		{"interface_down", LiveConfig{Interface: "downA"}, ErrLinkDown},
+		{"no_name", LiveConfig{}, nil},
+		{"block_not_page_multiple", LiveConfig{Interface: l.ServerIf, BlockSize: 5000}, nil},
+		{"block_timeout_too_short", LiveConfig{Interface: l.ServerIf, BlockTimeout: time.Microsecond}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			inNetns(t, l.Server.Name, func() {
+				var s *LiveSource
+				if s, err = OpenLive(tc.cfg); err == nil {
+					s.Close()
+				}
+			})
+			if err == nil {
+				t.Fatal("OpenLive succeeded")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLiveKernelDrops overfills a small ring without reading it: the
+// kernel must count every frame that passed the filter, count the ones it
+// had no room for as drops, and hand out exactly the others.
+func TestLiveKernelDrops(t *testing.T) {
+	l := newLiveLab(t)
+	in := newInjector(t, l)
+	src := openLive(t, l.Server.Name, LiveConfig{
+		Interface: l.ServerIf, Filter: dnsFilter(t),
+		BlockSize: 4096, NumBlocks: 2, PollTimeout: 20 * time.Millisecond,
+	})
+	const sent = 500
+	from, to := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+	for i := range sent {
+		in.sendUDP4(t, 0, from, to, fmt.Appendf(nil, "drop test %d", i))
+	}
+	time.Sleep(3 * DefaultBlockTimeout) // let the timer hand over the last block
+	read := 0
+	captureUntil(t, src.Next, 500*time.Millisecond, func(*Frame) bool { read++; return false })
+	st := src.KernelStats()
+	if st.Packets != sent || st.Drops == 0 || st.Packets-st.Drops != uint64(read) || st.QueueFreezes == 0 {
+		t.Fatalf("KernelStats %+v, read %d of %d sent: want all counted, some dropped, the rest read, a freeze", st, read, sent)
+	}
+	t.Logf("sent %d, read %d, kernel %+v", sent, read, st)
+}
+
+// TestLivePromiscuous checks that promiscuous mode is on while a source
+// needs it and is restored at Close: off if we turned it on, left on if it
+// was on before, and kept on while a second source still needs it.
+func TestLivePromiscuous(t *testing.T) {
+	l := newLiveLab(t)
+	promiscOn := func() bool {
+		var on bool
+		inNetns(t, l.Server.Name, func() {
+			link, err := netlink.LinkByName(l.ServerIf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			on = link.Attrs().RawFlags&unix.IFF_PROMISC != 0
+		})
+		return on
+	}
+	for _, preset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preset_%v", preset), func(t *testing.T) {
+			mode := "off"
+			if preset {
+				mode = "on"
+			}
+			ipRun(t, "-n", l.Server.Name, "link", "set", l.ServerIf, "promisc", mode)
+			cfg := LiveConfig{Interface: l.ServerIf, Promiscuous: true, BlockSize: 4096, NumBlocks: 2}
+			var a, b *LiveSource
+			var err error
+			inNetns(t, l.Server.Name, func() {
+				if a, err = OpenLive(cfg); err == nil {
+					b, err = OpenLive(cfg)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !promiscOn() {
+				t.Fatal("promiscuous mode off while two sources are open")
+			}
+			inNetns(t, l.Server.Name, func() { err = a.Close() })
+			if err != nil || !promiscOn() {
+				t.Fatalf("after the first Close (err %v): promiscuous %v, want on", err, promiscOn())
+			}
+			inNetns(t, l.Server.Name, func() { err = b.Close() })
+			if err != nil || promiscOn() != preset {
+				t.Fatalf("after the last Close (err %v): promiscuous %v, want %v", err, promiscOn(), preset)
+			}
+		})
+	}
+}
+
+// TestLiveNextAllocs reads a ring full of frames, half of them VLAN-tagged:
+// Next must not allocate.
+func TestLiveNextAllocs(t *testing.T) {
+	l := newLiveLab(t)
+	in := newInjector(t, l)
+	src := openLive(t, l.Server.Name, LiveConfig{Interface: l.ServerIf, Filter: dnsFilter(t), NumBlocks: 4})
+	const runs = 1000
+	from, to := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+	for i := range runs + 100 {
+		in.sendUDP4(t, uint16(i%2)*testVLAN, from, to, []byte("allocation test payload"))
+	}
+	time.Sleep(3 * DefaultBlockTimeout)
+	var f Frame
+	frames, tagged := 0, 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		if src.Next(&f) == nil {
+			frames++
+			if f.VLAN == testVLAN {
+				tagged++
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Next allocates %v per frame, want 0", allocs)
+	}
+	if frames != runs+1 || tagged < runs/2 {
+		t.Errorf("read %d frames (%d tagged) in %d calls: the ring was not busy", frames, tagged, runs+1)
+	}
+}
+
+// BenchmarkLiveNext measures the ring walk: each round fills the ring with
+// injected frames (timer stopped), then reads them all.
+func BenchmarkLiveNext(b *testing.B) {
+	l := newLiveLab(b)
+	in := newInjector(b, l)
+	src := openLive(b, l.Server.Name, LiveConfig{Interface: l.ServerIf, Filter: dnsFilter(b), NumBlocks: 8})
+	from, to := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+	payload := make([]byte, 60)
+	const round = 4096
+	var f Frame
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		n := min(round, b.N-done)
+		for i := range n {
+			in.sendUDP4(b, uint16(i%2)*testVLAN, from, to, payload)
+		}
+		time.Sleep(3 * DefaultBlockTimeout)
+		b.StartTimer()
+		for got := 0; got < n; {
+			switch err := src.Next(&f); err {
+			case nil:
+				got++
+			case ErrTimeout:
+				b.Fatalf("ring ran dry after %d of %d frames", got, n)
+			default:
+				b.Fatal(err)
+			}
+		}
+		done += n
 	}
 }
