@@ -140,16 +140,25 @@ type limits struct {
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o, stderr)
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "read options from `file`: one \"name value\" per line, # comments; the command line wins")
+	if path, ok := findConfigArg(args); ok {
+		if err := loadConfig(fs, path); err != nil {
+			return nil, err
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, usagef("%v", err)
 	}
-	o.filter = strings.TrimSpace(strings.Join(fs.Args(), " "))
-	if strings.HasPrefix(o.filter, "-") {
-		return nil, usagef("flag %q after the filter expression: put flags first", fs.Arg(0))
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return nil, usagef("flag %q after the filter expression: put flags first", a)
+		}
 	}
+	o.filter = strings.TrimSpace(strings.Join(fs.Args(), " "))
 	switch {
 	case o.readFile == "" && len(o.interfaces) == 0:
 		return nil, usagef("nothing to read: give -r FILE or -i INTERFACE")
@@ -273,4 +282,60 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// findConfigArg finds --config before the flags are parsed, so that the
+// file's values are set first and the command line overrides them.
+func findConfigArg(args []string) (string, bool) {
+	for i, a := range args {
+		if a == "--" || (!strings.HasPrefix(a, "-") && i > 0 && !strings.HasPrefix(args[i-1], "-")) {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name != "config" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		if hasVal {
+			return val, true
+		}
+		if i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}
+
+// loadConfig sets flags from a file of "name value" (or "name = value")
+// lines. Errors name the file and line.
+func loadConfig(fs *flag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return usagef("--config: %v", err)
+	}
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.Contains(strings.TrimSpace(k), " ") {
+			name, value = k, v
+		}
+		name = strings.TrimLeft(strings.TrimSpace(name), "-")
+		value = strings.Trim(strings.TrimSpace(value), `"`)
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return usagef("%s:%d: unknown option %q", path, n+1, name)
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() && value == "" {
+			value = "true"
+		}
+		if err := fs.Set(name, value); err != nil {
+			return usagef("%s:%d: %s: %v", path, n+1, name, err)
+		}
+	}
+	return nil
 }

@@ -27,7 +27,7 @@ type liveWorker struct {
 	bytes  atomic.Uint64
 }
 
-func (w *liveWorker) loop(stop *atomic.Bool) {
+func (w *liveWorker) loop(stop *stopper) {
 	var f capture.Frame
 	for !stop.Load() {
 		err := w.sup.Next(&f)
@@ -61,8 +61,8 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	}
 	queue := emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
 
-	stop, release := stopOnSignal()
-	defer release()
+	stop := stopOnSignal()
+	defer stop.release()
 	if o.duration > 0 {
 		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
 		defer t.Stop()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,23 +58,48 @@ func emitConfig(o *options) (emit.Config, error) {
 	return cfg, nil
 }
 
-// stopOnSignal returns a flag that SIGINT or SIGTERM sets. The capture loop
-// polls it, so the output is always flushed and closed by the goroutine that
-// owns it, whatever the signal interrupts.
-func stopOnSignal() (*atomic.Bool, func()) {
-	var stop atomic.Bool
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
+// stopper is set by SIGINT or SIGTERM. The capture loop polls it, so the
+// output is always flushed and closed by the goroutine that owns it,
+// whatever the signal interrupts. It is installed before any input is
+// opened, so an early signal is not fatal either.
+type stopper struct {
+	atomic.Bool
+	mu        sync.Mutex
+	interrupt func() // wakes a loop blocked in a read
+	ch        chan os.Signal
+	done      chan struct{}
+}
+
+func stopOnSignal() *stopper {
+	s := &stopper{ch: make(chan os.Signal, 2), done: make(chan struct{})}
+	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		select {
-		case <-ch:
-			stop.Store(true)
-		case <-done:
+		case <-s.ch:
+			s.Store(true)
+			s.mu.Lock()
+			if s.interrupt != nil {
+				s.interrupt()
+			}
+			s.mu.Unlock()
+		case <-s.done:
 		}
 	}()
-	return &stop, func() { signal.Stop(ch); close(done) }
+	return s
 }
+
+// onStop sets what wakes the loop after the flag is set.
+func (s *stopper) onStop(interrupt func()) {
+	s.mu.Lock()
+	s.interrupt = interrupt
+	stopped := s.Load()
+	s.mu.Unlock()
+	if stopped && interrupt != nil {
+		interrupt()
+	}
+}
+
+func (s *stopper) release() { signal.Stop(s.ch); close(s.done) }
 
 // runCapture runs one capture: a file or live interfaces into one output.
 func runCapture(o *options, stdout, stderr io.Writer) error {
@@ -91,11 +117,17 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 // runFile reads one capture file. Offline the output may block the loop: a
 // slow disk slows the run down but loses nothing.
 func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	src, err := capture.OpenFile(o.readFile)
+	stop := stopOnSignal()
+	defer stop.release()
+	src, interrupt, err := openInput(o.readFile)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	stop.onStop(interrupt)
+	if err := checkLinkTypes(o.readFile, src.LinkTypes(), stderr); err != nil {
+		return err
+	}
 
 	var match packetMatcher
 	if o.filter != "" {
@@ -110,8 +142,6 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	pipe := emit.NewPipeline(ecfg, out.frames)
 	asm := reassembly.NewAssembler(rcfg, pipe)
 
-	stop, release := stopOnSignal()
-	defer release()
 	prog := newProgress(stderr, o.noProgress, src)
 
 	start := time.Now()
@@ -120,7 +150,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	var readErr error
 	for !stop.Load() {
 		if err := src.Next(&f); err != nil {
-			if !errors.Is(err, io.EOF) {
+			if !errors.Is(err, io.EOF) && !stop.Load() {
 				readErr = err
 			}
 			break
@@ -169,4 +199,51 @@ func outputName(o *options) string {
 		return "stdout"
 	}
 	return o.writeFile
+}
+
+// checkLinkTypes refuses a file none of whose link types the sensor decodes
+// (there is nothing it could do with it), and warns once about unsupported
+// interfaces of a pcapng that also has supported ones: their frames are
+// counted as unknown_link_type and skipped.
+func checkLinkTypes(name string, lts []capture.LinkType, stderr io.Writer) error {
+	var bad []capture.LinkType
+	for _, lt := range lts {
+		if !capture.SupportedLinkType(lt) {
+			bad = append(bad, lt)
+		}
+	}
+	switch {
+	case len(bad) == 0:
+		return nil
+	case len(bad) == len(lts):
+		return fmt.Errorf("%s: unknown link type %d (supported: Ethernet 1, raw IP 101/228/229, Linux SLL 113, SLL2 276, BSD loopback 0/108)", name, bad[0])
+	}
+	fmt.Fprintf(stderr, "sensor: %s: warning: interfaces with unknown link types %v are skipped\n", name, bad)
+	return nil
+}
+
+// openInput opens -r. A pipe on stdin is switched to non-blocking mode so
+// that Go's poller owns it: a signal can then interrupt a read that waits for
+// a writer that never writes again, and the output is still closed properly.
+// A terminal or a file on stdin is left alone (O_NONBLOCK would outlive us on
+// a terminal the shell shares).
+func openInput(path string) (*capture.FileSource, func(), error) {
+	if path != "-" {
+		src, err := capture.OpenFile(path)
+		return src, nil, err
+	}
+	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		src, err := capture.OpenFile(path)
+		return src, nil, err
+	}
+	if err := syscall.SetNonblock(int(os.Stdin.Fd()), true); err != nil {
+		src, err := capture.OpenFile(path)
+		return src, nil, err
+	}
+	stdin := os.NewFile(os.Stdin.Fd(), "stdin")
+	src, err := capture.NewFileSource("stdin", stdin)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, func() { stdin.SetReadDeadline(time.Now()) }, nil
 }
