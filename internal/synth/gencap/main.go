@@ -3,8 +3,8 @@
 //	go run ./internal/synth/gencap -kind udp -n 1000000 -o testdata/bench/udp.pcap
 //
 // It prints the summary (packets, DNS queries and responses, fragments, TCP
-// connections) to stderr, and with -json as one JSON object to stdout, so a
-// benchmark script can read the message count back.
+// connections) to stderr, and writes it as JSON beside the capture
+// (<file>.json), where benchrun finds the message count.
 package main
 
 import (
@@ -36,7 +36,6 @@ func run() error {
 		servers = flag.Int("servers", 0, "distinct servers (default 3)")
 		rate    = flag.Int("rate", 0, "new transactions/connections/flood packets per second (default by kind)")
 		nano    = flag.Bool("nano", false, "nanosecond pcap timestamps")
-		asJSON  = flag.Bool("json", false, "print the summary as JSON on stdout")
 	)
 	flag.Parse()
 	if *out == "" || flag.NArg() != 0 {
@@ -78,13 +77,18 @@ func run() error {
 		k, *out, sum.Packets, sum.IPv6, float64(sum.Bytes)/1e6, sum.Messages(), sum.Queries, sum.Responses,
 		sum.Unanswered, sum.NXDomain, sum.Truncated, sum.TCPConns, sum.Fragments, sum.FragmentedMessages,
 		sum.SplitMessages, sum.SharedSegments, sum.Last.Sub(sum.First).Round(time.Millisecond), el.Round(time.Millisecond))
-	if *asJSON && *out != "-" {
-		type js struct {
-			synth.Summary
-			Kind     string
-			Messages int
-		}
-		return json.NewEncoder(os.Stdout).Encode(js{sum, k.String(), sum.Messages()})
+	if *out == "-" {
+		return nil
 	}
-	return nil
+	type sidecar struct {
+		synth.Summary
+		Kind     string
+		Seed     uint64
+		Messages int
+	}
+	b, err := json.MarshalIndent(sidecar{sum, k.String(), *seed, sum.Messages()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*out+".json", append(b, '\n'), 0o644)
 }
