@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	xbpf "golang.org/x/net/bpf"
+
+	"github.com/dnstap-sensor/dnstap-sensor/bpf"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
@@ -207,4 +210,22 @@ func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink
 		s.output.addSet(st)
 	}
 	return s
+}
+
+// liveFilter returns the program attached to every AF_PACKET socket: the
+// built-in DNS filter (with tunnels when asked), or the user's expression
+// compiled for Ethernet. The kernel runs it after removing the outer VLAN
+// tag, so `port 53` also catches tagged DNS.
+func liveFilter(o *options) ([]xbpf.RawInstruction, error) {
+	if o.filter == "" {
+		if o.tunnels {
+			return bpf.DNSTunnel(), nil
+		}
+		return bpf.DNS(), nil
+	}
+	prog, err := bpf.Compile(o.filter, uint16(capture.LinkTypeEthernet))
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return prog, nil
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/bpf"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
@@ -129,10 +130,13 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		return err
 	}
 
-	var match packetMatcher
-	if o.filter != "" {
-		if match, err = newMatcher(o.filter); err != nil {
-			return usagef("filter %q: %v", o.filter, err)
+	// The expression is compiled by libpcap for each link type of the file,
+	// as tcpdump would, and run over every frame before decoding: a file run
+	// and a live run with the same expression see the same packets.
+	match := bpf.NewMatcher(o.filter)
+	for _, lt := range src.LinkTypes() {
+		if err := match.Prepare(uint16(lt)); err != nil {
+			return usagef("%v", err)
 		}
 	}
 	out, err := openOutput(o, stdout)
@@ -157,7 +161,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		}
 		packets++
 		bytes += uint64(len(f.Data))
-		if match != nil && !match.Match(f.LinkType, f.Data, f.WireLen) {
+		if !match.Match(uint16(f.LinkType), f.Data, f.WireLen) {
 			filtered++
 			continue
 		}
@@ -178,6 +182,10 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	s.decode.addSet(asm.Stats())
 	s.pipe.addSet(pipe.Stats())
 	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
+	if n := match.Failed(); n > 0 {
+		s.decode.add("filter_compile_failed", n)
+		fmt.Fprintf(stderr, "sensor: %v\n", match.Errors())
+	}
 	s.print(stderr)
 
 	if readErr != nil {
