@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,50 +18,23 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
-// packetCounts are the frame counts tshark reports for every capture in
-// testdata/pcaps (`tshark -r f -T fields -e frame.number | wc -l`, also in
-// the README there). A capture added without a count here fails the test.
-var packetCounts = map[string]int{
-	"dnscap_1qtcpnosyn.pcap":                             8,
-	"dnscap_dns.pcap":                                    133,
-	"dnscap_dnso1tcp-bighole.pcap":                       200,
-	"dnscap_dnso1tcp-midmiss.pcap":                       19,
-	"dnscap_dnso1tcp.pcap":                               212,
-	"dnscap_dnsotcp-many1pkt.pcap":                       10,
-	"dnscap_dnsotcp-manyopkts.pcap":                      7,
-	"dnscap_do1t-nosyn-1nolen.pcap":                      9,
-	"dnscap_edns.pcap":                                   14,
-	"dnscap_frags.pcap":                                  495,
-	"dnscap_ipv6-with-ethernet-padding.pcap":             1,
-	"dnscap_sll2.pcap":                                   2,
-	"dnscap_vlan11.pcap":                                 133,
-	"netutils_dns_ipv6_tcp.pcap":                         10,
-	"netutils_dnsdump_ip4_fragmented+udp.pcap":           3,
-	"netutils_dnsdump_ip4_fragmented_query.pcap":         4,
-	"netutils_dnsdump_ip6_fragmented+udp.pcap":           3,
-	"netutils_dnsdump_ip6_fragmented_query.pcap":         2,
-	"netutils_dnsdump_tcp_fastopen.pcap":                 32,
-	"netutils_dnsdump_udp_truncated+tcp_fragmented.pcap": 30,
-	"netutils_gre_ipv4_dns_tcp.pcap":                     116,
-	"netutils_gre_ipv6_dns_tcp.pcap":                     10,
-	"sv_datasets-08-state-ipv6-vlan.pcap":                3,
-	"sv_dns-reversed-tcp-1.pcap":                         5,
-	"sv_dns-tcp-multirequest-buffer.pcap":                48,
-	"sv_dns-tcp-ts-gap.pcap":                             15,
-	"sv_vxlan-decoder-03.pcap":                           100,
-	"synthetic_erspan2_dnscap-dns.pcap":                  133,
-	"synthetic_sll1_dnscap-dns.pcap":                     133,
-	"tcpdump_LINKTYPE_IPV6.pcap":                         1,
-	"tcpdump_dns-badlabel.pcap":                          1,
-	"zeek_dns-edns-ecs.pcap":                             89,
-	"zeek_dns-invalid-names.pcap":                        3,
-	"zeek_dns-loc-29-trunc-qinq.pcap":                    2,
-	"zeek_geneve-vxlan-dns-truncated.pcap":               2,
-	"zeek_gre-teb-outerfrag.pcap":                        287,
-	"zeek_ipv6-fragmented-dns.pcap":                      8,
-	"zeek_max-compression-depth.pcap":                    1,
-	"zeek_pcapng-multi-interface.pcapng":                 6,
-	"zeek_vxlan-triple-v2.pcap":                          1,
+// readmeCounts reads the packet count of every capture from
+// testdata/pcaps/README.md, whose table gives each file's line as
+// "| name | ... (N packets, ...". tshark agrees with these counts
+// (TestFileSourceMatchesTshark checks every frame against it).
+func readmeCounts(t testing.TB) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "testdata", "pcaps", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\| ([^ |]+) \|.*?\((\d+) packets,`)
+	out := map[string]int{}
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		n, _ := strconv.Atoi(m[2])
+		out[m[1]] = n
+	}
+	return out
 }
 
 // rec is one frame as a test sees it, with its bytes copied.
@@ -109,12 +83,13 @@ func mustReadFile(t testing.TB, path string) []rec {
 }
 
 func TestFileSourceCaptures(t *testing.T) {
+	counts := readmeCounts(t)
 	for _, path := range testenv.Pcaps(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			want, ok := packetCounts[name]
+			want, ok := counts[name]
 			if !ok {
-				t.Fatalf("no packet count for %s in packetCounts", name)
+				t.Fatalf("no line with a packet count for %s in testdata/pcaps/README.md", name)
 			}
 			s, err := OpenFile(path)
 			if err != nil {
