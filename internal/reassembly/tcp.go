@@ -435,13 +435,15 @@ func (r *tcpReassembler) write(d *tcpDir, pos int32, p []byte, ts int64) {
 	}
 
 	if pos == d.n {
-		d.n = end
+		n := end
 		k := int32(0)
-		for k < d.nr && d.r[k].s <= d.n {
-			d.n = max(d.n, d.r[k].e)
+		for k < d.nr && d.r[k].s <= n {
+			n = max(n, d.r[k].e)
 			k++
 		}
 		d.dropRanges(k)
+		d.next += uint32(n - d.n)
+		d.n = n
 		return
 	}
 	// Insert [pos, end) and merge whatever it touches.
@@ -664,13 +666,13 @@ func (r *tcpReassembler) hunt(b []byte) (int32, bool) {
 
 // plausibleHeader is a cheap first test of a DNS header h for a message of
 // l bytes, before the whole message is there for plausibleDNS: the same
-// wire facts (RFC 1035 §4.1.1: Z is zero, one question at most in
-// practice, counts that fit in the length).
+// wire facts (RFC 1035 §4.1.1: Z is zero, an assigned opcode and RCODE,
+// one question at most in practice, counts that fit in the length).
 func plausibleHeader(h []byte, l int32) bool {
 	flags := int32(h[2])<<8 | int32(h[3])
 	qd := int32(h[4])<<8 | int32(h[5])
 	rrs := int32(h[6])<<8 | int32(h[7]) + int32(h[8])<<8 | int32(h[9]) + int32(h[10])<<8 | int32(h[11])
-	if flags&dnsFlagZ != 0 || qd > 1 {
+	if flags&dnsFlagZ != 0 || qd > 1 || flags&0xf > 11 {
 		return false
 	}
 	switch (flags >> 11) & 0xf {
