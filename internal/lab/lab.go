@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,14 @@ var (
 	ServerV4 = netip.MustParseAddr("192.0.2.53")
 	ClientV6 = netip.MustParseAddr("fd00:53::2")
 	ServerV6 = netip.MustParseAddr("fd00:53::53")
+)
+
+// Fixed, locally administered MAC addresses (IEEE 802: second bit of the
+// first byte set), so captures are reproducible and neighbours can be
+// static.
+const (
+	ClientMAC = "02:00:00:00:00:02"
+	ServerMAC = "02:00:00:00:00:53"
 )
 
 const (
@@ -58,12 +68,13 @@ func New(t testing.TB) *Lab {
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "ip", "iproute2")
 	testenv.NeedTool(t, "ethtool", "ethtool")
+	sweepStale(t)
 	n := labSeq.Add(1)
 	id := fmt.Sprintf("%d%c", os.Getpid(), 'a'+rune(n%26))
 	l := &Lab{
 		t:        t,
-		Client:   &Netns{Name: "sensorlab-" + id + "-cli"},
-		Server:   &Netns{Name: "sensorlab-" + id + "-srv"},
+		Client:   &Netns{Name: netnsPrefix + id + "-cli"},
+		Server:   &Netns{Name: netnsPrefix + id + "-srv"},
 		ClientIf: "vc" + id, // interface names are at most 15 bytes
 		ServerIf: "vs" + id,
 	}
@@ -80,14 +91,20 @@ func New(t testing.TB) *Lab {
 	}
 	mustRun(t, "ip", "link", "add", l.ClientIf, "netns", l.Client.Name, "type", "veth",
 		"peer", "name", l.ServerIf, "netns", l.Server.Name)
-	l.Client.configure(t, l.ClientIf, ClientV4, ClientV6)
-	l.Server.configure(t, l.ServerIf, ServerV4, ServerV6)
+	l.Client.configure(t, l.ClientIf, ClientMAC, ClientV4, ClientV6)
+	l.Server.configure(t, l.ServerIf, ServerMAC, ServerV4, ServerV6)
+	// Static neighbours: no ARP or neighbour discovery delays the first
+	// query (a lost first solicitation costs a second, which a loaded
+	// machine can stretch past dig's timeout) or shows up in captures.
+	l.Client.neighbours(t, l.ClientIf, ServerMAC, ServerV4, ServerV6)
+	l.Server.neighbours(t, l.ServerIf, ClientMAC, ClientV4, ClientV6)
 	return l
 }
 
 // configure addresses one veth end, turns its offloads off and brings it up.
-func (ns *Netns) configure(t testing.TB, ifname string, v4, v6 netip.Addr) {
+func (ns *Netns) configure(t testing.TB, ifname, mac string, v4, v6 netip.Addr) {
 	t.Helper()
+	ns.Run(t, "ip", "link", "set", ifname, "address", mac)
 	// Checksum and segmentation offloads make captured frames carry partial
 	// checksums and exceed the MTU; a sensor on a real SPAN port never sees
 	// those, so the lab must not produce them either.
@@ -97,6 +114,14 @@ func (ns *Netns) configure(t testing.TB, ifname string, v4, v6 netip.Addr) {
 	// nodad: the address must be usable at once, or named fails to bind it.
 	ns.Run(t, "ip", "-6", "addr", "add", netip.PrefixFrom(v6, prefixV6).String(), "dev", ifname, "nodad")
 	ns.Run(t, "ip", "link", "set", ifname, "up")
+}
+
+// neighbours adds permanent neighbour entries for the peer's addresses.
+func (ns *Netns) neighbours(t testing.TB, ifname, mac string, addrs ...netip.Addr) {
+	t.Helper()
+	for _, a := range addrs {
+		ns.Run(t, "ip", "neigh", "replace", a.String(), "lladdr", mac, "dev", ifname, "nud", "permanent")
+	}
 }
 
 // Netns is one network namespace of a lab.
@@ -282,4 +307,34 @@ func (ns *Netns) runInput(name, stdin string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("lab: %s: %s %s: %w: %s", ns.Name, name, strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// netnsPrefix starts every namespace name a lab creates.
+const netnsPrefix = "sensorlab-"
+
+// sweepStale deletes lab namespaces left behind by test processes that no
+// longer exist (a test binary killed by -timeout never runs its cleanups).
+// Namespaces of live processes, other test binaries' included, stay.
+func sweepStale(t testing.TB) {
+	t.Helper()
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return // no namespaces at all yet
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), netnsPrefix)
+		if !ok {
+			continue
+		}
+		digits := rest[:len(rest)-len(strings.TrimLeft(rest, "0123456789"))]
+		pid, err := strconv.Atoi(digits)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
+				t.Logf("lab: delete stale namespace %s: %v: %s", e.Name(), err, out)
+			}
+		}
+	}
 }
