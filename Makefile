@@ -15,7 +15,9 @@ DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test unit e2e deps bench fuzz lint golden clean
+FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
+
+.PHONY: all build demo test unit e2e deps bench fuzz fuzz-short lint golden clean
 
 all: build
 
@@ -47,6 +49,23 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+# Every fuzz target (go test -fuzz takes one package and one target per run),
+# each for FUZZTIME. The seed corpora (every frame of testdata/pcaps) also run
+# as plain tests in `make test`.
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; exit 1; }; \
+		for t in $$(echo "$$list" | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+# What CI runs: each target briefly, on top of its seed corpus.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 unit:
 	$(GO) test $(TEST_FLAGS) -short ./internal/... ./bpf/...
