@@ -40,7 +40,8 @@ type tcpConn struct {
 // tcpResp is a response waiting to be laid out in the server stream.
 type tcpResp struct {
 	t      int64
-	off, n int32 // the message in tcpConn.rbuf
+	q      int32 // index of the query it answers
+	off, n int32 // the message in rbuf
 }
 
 const (
@@ -138,8 +139,7 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 		c.cs = binary.BigEndian.AppendUint16(c.cs, uint16(len(c.t.q)))
 		c.cs = append(c.cs, c.t.q...)
 		if r.IntN(100) >= 1 {
-			rt := tq + 10e3 + g.latency()/4
-			c.resp = append(c.resp, tcpResp{t: rt, off: int32(len(rbuf)), n: int32(len(c.t.r))})
+			c.resp = append(c.resp, tcpResp{q: int32(j), off: int32(len(rbuf)), n: int32(len(c.t.r))})
 			rbuf = append(rbuf, c.t.r...)
 			g.sum.Responses++
 			if c.t.nx {
@@ -160,15 +160,23 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 		switch {
 		case x < 15 && j+1 < k:
 			lastT = c.write(false, c.qTimes[j+1], c.qStart[j], c.qStart[j+2], lastT, rtt)
+			c.qTimes[j], c.qTimes[j+1] = lastT, lastT
 			j += 2
 		case x < 30:
 			lastT = c.write(false, c.qTimes[j], c.qStart[j], c.qStart[j]+2, lastT, rtt)
 			lastT = c.write(false, c.qTimes[j]+10e3, c.qStart[j]+2, c.qStart[j+1], lastT, rtt)
+			c.qTimes[j] = lastT
 			j++
 		default:
 			lastT = c.write(false, c.qTimes[j], c.qStart[j], c.qStart[j+1], lastT, rtt)
+			c.qTimes[j] = lastT
 			j++
 		}
+	}
+	// qTimes now says when each query's last byte left: the server answers
+	// after that, never before.
+	for i := range c.resp {
+		c.resp[i].t = c.qTimes[c.resp[i].q] + 10e3 + g.latency()/4
 	}
 
 	// Server writes, in the order the answers became ready.
