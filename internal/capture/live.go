@@ -186,6 +186,8 @@ type LiveSource struct {
 	left  uint32
 	held  bool
 
+	linkErr error // ErrLinkDown once seen: returned after the ring is drained
+
 	pollfd  [1]unix.PollFd
 	pollMS  int
 	promisc *promiscRef
@@ -436,6 +438,9 @@ func (s *LiveSource) nextBlock() error {
 			}
 			continue // retired empty by the block timer: give it back
 		}
+		if s.linkErr != nil {
+			return s.linkErr
+		}
 		n, err := unix.Poll(s.pollfd[:], s.pollMS)
 		if err != nil {
 			if err == unix.EINTR {
@@ -450,7 +455,16 @@ func (s *LiveSource) nextBlock() error {
 			if loadStatus(bh)&unix.TP_STATUS_USER != 0 {
 				continue // hand out what the ring holds before the error
 			}
-			return s.sockError()
+			err := s.sockError()
+			if err != ErrLinkDown {
+				return err
+			}
+			// Frames that arrived before the interface went down may sit
+			// in the block the kernel is filling; its retire timer hands
+			// that block over within two timeouts. Wait for it once, hand
+			// out what it holds, then report the loss on every call.
+			s.linkErr = err
+			time.Sleep(2*s.cfg.BlockTimeout + time.Millisecond)
 		}
 	}
 }

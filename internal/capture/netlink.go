@@ -129,7 +129,9 @@ const (
 	LinkUp
 	// LinkDown: the interface lost carrier or was set down.
 	LinkDown
-	// LinkRemoved: the interface was deleted (or renamed away).
+	// LinkRemoved: the interface was deleted (or renamed away). Deleting an
+	// interface that is up reports LinkDown first: the kernel closes it
+	// before it unregisters it.
 	LinkRemoved
 )
 
@@ -166,14 +168,18 @@ func (e LinkEvent) Up() bool { return e.Admin && e.Carrier }
 func (e LinkEvent) String() string {
 	state := "down"
 	switch {
-	case e.Kind == LinkRemoved:
-		return fmt.Sprintf("%s (index %d) removed", e.Name, e.Index)
 	case e.Up():
 		state = "up"
 	case e.Admin:
 		state = "up, no carrier"
 	}
-	return fmt.Sprintf("%s (index %d) %s, %s", e.Name, e.Index, e.Kind, state)
+	switch e.Kind {
+	case LinkAdded:
+		return fmt.Sprintf("%s (index %d) added, %s", e.Name, e.Index, state)
+	case LinkDown:
+		return fmt.Sprintf("%s (index %d) %s", e.Name, e.Index, state)
+	}
+	return fmt.Sprintf("%s (index %d) %s", e.Name, e.Index, e.Kind)
 }
 
 type linkState struct {
