@@ -223,6 +223,15 @@ func TestTshark(t *testing.T) {
 			if q != sum.Queries || r != sum.Responses {
 				t.Errorf("tshark found %d queries %d responses, Summary says %d and %d", q, r, sum.Queries, sum.Responses)
 			}
+			// Every response follows its query: Wireshark links each one
+			// back (dns.response_to) and reports none unsolicited.
+			out, err = exec.Command(tshark, "-r", f, "-Y", "dns.flags.response == 1 && !dns.response_to").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			if n := strings.Count(string(out), "\n"); n != 0 {
+				t.Errorf("%d responses without a query before them:\n%s", n, out)
+			}
 			out, err = exec.Command(tshark, "-r", f, "-q", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
 				"-o", "tcp.check_checksum:TRUE", "-z", "expert,warn").Output()
 			if err != nil {
