@@ -86,13 +86,18 @@ var (
 // There is no pure-Go compiler that gets tcpdump syntax right (see doc.go),
 // so this is libpcap's own compiler, through cgo.
 func Compile(expr string, linkType uint16) ([]bpf.RawInstruction, error) {
-	if linkType == linkTypeEthernet {
-		switch expr {
-		case DNSExpr:
-			return DNS(), nil
-		case DNSTunnelExpr:
-			return DNSTunnel(), nil
-		}
+	switch {
+	case linkType == linkTypeEthernet && expr == DNSExpr:
+		return DNS(), nil
+	case linkType == linkTypeEthernet && expr == DNSTunnelExpr:
+		return DNSTunnel(), nil
+	case expr == DNSExpr:
+		// libpcap refuses "vlan" on every link type but Ethernet ("no VLAN
+		// support for Raw IPv4"), and there are no tags to skip there: raw
+		// IP has none and Linux cooked captures get them stripped.
+		expr = dnsCore
+	case expr == DNSTunnelExpr:
+		expr = tunnelCore
 	}
 	if strings.TrimSpace(expr) == "" {
 		// libpcap compiles "" to "accept everything"; say so explicitly.
