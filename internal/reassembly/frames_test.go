@@ -40,6 +40,32 @@ var linkCases = []decodeCase{
 		payload: testResponse,
 	},
 	{
+		name: "ethernet ipv4 udp response",
+		link: capture.LinkTypeEthernet,
+		// IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0049 0001 0000 4011 8e30 c633 6435 c000
+			020a 0035 9c40 0035 d3f4 1234 8180 0001 0001 0000 0000 0765 7861 6d70 6c65 0363
+			6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "ethernet ipv6 udp query",
+		link: capture.LinkTypeEthernet,
+		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0025 1140 2001 0db8 0000 0000 0000
+			0000 0000 0010 2001 0db8 0000 0000 0000 0000 0000 0053 9c40 0035 0025 25b8 1234
+			0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "[2001:db8::10]:40000",
+		dst:     "[2001:db8::53]:53",
+		payload: testQuery,
+	},
+	{
 		name: "802.1Q vlan 11",
 		link: capture.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
