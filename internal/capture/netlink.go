@@ -353,23 +353,23 @@ func (w *Watcher) run(updates chan netlink.LinkUpdate, subDone chan struct{}) {
 func (w *Watcher) handleUpdate(u netlink.LinkUpdate) {
 	a := u.Link.Attrs()
 	index := int(u.IfInfomsg.Index)
-	if st := w.states[a.Name]; st != nil {
-		if u.Header.Type == unix.RTM_DELLINK {
-			if st.exists && st.index == index {
-				w.emit(LinkEvent{Kind: LinkRemoved, Name: a.Name, Index: index})
-				*st = linkState{}
-			}
-			return
-		}
-		w.update(a.Name, st, index, u.IfInfomsg.Flags)
-		return
-	}
-	// A watched interface renamed to something else is gone for us.
-	for name, st := range w.states {
-		if st.exists && st.index == index {
-			w.emit(LinkEvent{Kind: LinkRemoved, Name: name, Index: index})
+	st := w.states[a.Name]
+	if u.Header.Type == unix.RTM_DELLINK {
+		if st != nil && st.exists && st.index == index {
+			w.emit(LinkEvent{Kind: LinkRemoved, Name: a.Name, Index: index})
 			*st = linkState{}
 		}
+		return
+	}
+	// A watched interface renamed to another name is gone for us.
+	for name, other := range w.states {
+		if name != a.Name && other.exists && other.index == index {
+			w.emit(LinkEvent{Kind: LinkRemoved, Name: name, Index: index})
+			*other = linkState{}
+		}
+	}
+	if st != nil {
+		w.update(a.Name, st, index, u.IfInfomsg.Flags)
 	}
 }
 
