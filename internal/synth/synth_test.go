@@ -233,43 +233,18 @@ func TestTshark(t *testing.T) {
 				t.Errorf("%d responses without a query before them:\n%s", n, out)
 			}
 			out, err = exec.Command(tshark, "-r", f, "-q", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
-				"-o", "tcp.check_checksum:TRUE", "-z", "expert,warn").Output()
+				"-o", "tcp.check_checksum:TRUE", "-z", "expert,note").Output()
 			if err != nil {
 				t.Fatalf("tshark expert: %v", err)
 			}
+			// RSTs and FINs are on purpose; nothing else may be flagged.
 			for _, line := range strings.Split(string(out), "\n") {
-				// RST closes some connections on purpose; nothing else may warn.
-				if strings.Contains(line, "Malformed") || strings.Contains(line, "Bad") ||
-					(strings.Contains(line, "Sequence") && !strings.Contains(line, "Connection reset")) {
-					t.Errorf("tshark: %s", strings.TrimSpace(line))
+				for _, bad := range []string{"Malformed", "Bad", "bad", "Dup ACK", "Retransmission", "Out-Of-Order",
+					"not captured", "unseen", "Spurious", "Window", "hecksum", "Exception", "Illegal"} {
+					if strings.Contains(line, bad) {
+						t.Errorf("tshark: %s", strings.TrimSpace(line))
+					}
 				}
-			}
-		})
-	}
-}
-
-// TestDecodeAllCatchesCorruption shows the checker is not vacuous: one
-// flipped bit in a DNS payload, an IP header or a TCP header fails it.
-func TestDecodeAllCatchesCorruption(t *testing.T) {
-	tests := []struct {
-		name string
-		kind Kind
-		at   func(frameLen int) int // offset in the first frame
-	}{
-		{"udp payload", KindUDP, func(n int) int { return n - 1 }},
-		{"ip header", KindUDP, func(int) int { return ethLen + 8 }},
-		{"tcp header", KindSYNFlood, func(int) int { return ethLen + ip4Len + 4 }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			capture, _ := generate(t, Options{Kind: tc.kind, Packets: 10, NoIPv6: true})
-			if _, err := decodeAll(capture); err != nil {
-				t.Fatalf("clean capture: %v", err)
-			}
-			frameLen := int(capture[24+8]) | int(capture[24+9])<<8
-			capture[24+16+tc.at(frameLen)] ^= 0x10
-			if _, err := decodeAll(capture); err == nil {
-				t.Fatal("corrupted capture passed")
 			}
 		})
 	}

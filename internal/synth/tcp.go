@@ -246,9 +246,13 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 	})
 	// Sequence and acknowledgment numbers in capture order: each side
 	// acknowledges what the other had sent by then.
+	// A pure ACK that acknowledges nothing new is dropped: a real stack
+	// would not send it, and Wireshark would flag it as a duplicate ACK.
 	var cSent, sSent uint32 // SYN, data and FIN consumed so far
+	var cAcked, sAcked uint32
+	kept := c.segs[:0]
 	for i := range c.segs {
-		s := &c.segs[i]
+		s := c.segs[i]
 		if s.fromSrv {
 			s.seq = c.sISN + sSent
 			s.ack = c.cISN + cSent
@@ -256,6 +260,19 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 			s.seq = c.cISN + cSent
 			s.ack = c.sISN + sSent
 		}
+		pure := s.flags == tcpACK && s.n == 0
+		if s.fromSrv {
+			if pure && s.ack == sAcked {
+				continue
+			}
+			sAcked = s.ack
+		} else {
+			if pure && s.ack == cAcked {
+				continue
+			}
+			cAcked = s.ack
+		}
+		kept = append(kept, s)
 		adv := uint32(s.n)
 		if s.flags&(tcpSYN|tcpFIN) != 0 {
 			adv++
@@ -266,6 +283,7 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 			cSent += adv
 		}
 	}
+	c.segs = kept
 	g.countSplits(c.cs, c.qStart, c.segs, false)
 	g.countSplits(c.ss, c.rStart, c.segs, true)
 	c.left = len(c.segs)
