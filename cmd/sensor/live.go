@@ -103,6 +103,18 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		}
 	}
 
+	if o.metrics != "" {
+		stopMetrics, err := serveMetrics(o.metrics, func() *summary {
+			return liveSummary(o, workers, queue, out, 0)
+		})
+		if err != nil {
+			closeAll()
+			queue.Close()
+			out.closeFile()
+			return err
+		}
+		defer stopMetrics()
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", args...)
 	}
