@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
@@ -60,6 +63,26 @@ func checkGroundTruth(t *testing.T, pcap, bindDnstap string) {
 		t.Errorf("BIND's dnstap %s holds no messages", bindDnstap)
 	}
 	t.Logf("%s: %d BIND messages, %d exact, %d excused (BIND CR vs AR)", pcap, rep.MessagesA, rep.Matched, rep.ExcusedTotal())
+	checkCompareCLI(t, bindDnstap, out, rep.Covers())
+}
+
+// checkCompareCLI runs `sensor compare` (issue #4) on the same pair: it
+// must exit 0 exactly when B covers A and say so in its report; with
+// --strict-type BIND's CLIENT_RESPONSE labels no longer count as matches.
+func checkCompareCLI(t *testing.T, bindDnstap, sensorDnstap string, covers bool) {
+	t.Helper()
+	stdout, stderr, err := runCmd(t, sensorBin(t), "compare", bindDnstap, sensorDnstap)
+	if covers != (err == nil) || !strings.Contains(stdout, "B covers A: ") {
+		t.Errorf("sensor compare: covers=%v but exit %v\nstdout:\n%s\nstderr:\n%s", covers, err, stdout, stderr)
+	}
+	if !covers {
+		return
+	}
+	_, _, err = runCmd(t, sensorBin(t), "compare", "--strict-type", bindDnstap, sensorDnstap)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("sensor compare --strict-type: exit %v, want 1 (BIND says CLIENT_RESPONSE, the sensor AUTH_RESPONSE)", err)
+	}
 }
 
 // TestGroundTruthUDP (issue #2) runs BIND in a namespace, queries it over
