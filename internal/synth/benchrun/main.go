@@ -5,7 +5,7 @@
 //
 // It runs `<sensor> -r <pcap> <args after -->`. The message count comes from
 // -messages, or else from the summary gencap writes beside the capture
-// (<pcap>.json). The output size is that of the file after -w (or -out), or
+// (<pcap>.json), as is the packet count. The output size is that of the file after -w (or -out), or
 // else the bytes the sensor wrote to stdout. Peak RSS is the child's
 // ru_maxrss after Wait, so it covers the sensor alone, not benchrun.
 // With -runs N it reports every run and the best (shortest wall time).
@@ -46,6 +46,7 @@ func run() error {
 		pcap     = flag.String("pcap", "", "capture to read (required)")
 		rflag    = flag.String("rflag", "-r", "flag that precedes the capture path; empty passes the path alone (e.g. for cat)")
 		messages = flag.Int("messages", 0, "DNS messages in the capture (default: from <pcap>.json written by gencap)")
+		packets  = flag.Int("packets", 0, "packets in the capture (default: from <pcap>.json written by gencap)")
 		out      = flag.String("out", "", "output file to size (default: the argument after -w)")
 		runs     = flag.Int("runs", 1, "runs; the best (shortest wall time) is reported")
 		warm     = flag.Bool("warm", true, "read the capture once first so every run finds it in the page cache")
@@ -58,12 +59,17 @@ func run() error {
 		return errors.New("-pcap is required and -runs must be at least 1")
 	}
 	extra := flag.Args()
-	if *messages == 0 {
-		n, err := sidecarMessages(*pcap)
+	if *messages == 0 || *packets == 0 {
+		sc, err := readSidecar(*pcap)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		*messages = n
+		if *messages == 0 {
+			*messages = sc.Messages
+		}
+		if *packets == 0 {
+			*packets = sc.Packets
+		}
 	}
 	if *out == "" {
 		*out = outputArg(extra)
@@ -88,15 +94,16 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
-		fmt.Fprintf(os.Stderr, "benchrun: run %d: %s\n", i+1, line(*label, r, *messages))
+		fmt.Fprintf(os.Stderr, "benchrun: run %d: %s\n", i+1, line(*label, r, *messages, *packets))
 		if i == 0 || r.Wall < best.Wall {
 			best = r
 		}
 	}
-	fmt.Printf("%s\n", line(*label, best, *messages))
+	fmt.Printf("%s\n", line(*label, best, *messages, *packets))
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{
-			"label": *label, "messages": *messages, "wall_s": best.Wall.Seconds(),
+			"label": *label, "messages": *messages, "packets": *packets, "wall_s": best.Wall.Seconds(),
+			"packets_per_s": rate(*packets, best.Wall),
 			"user_s": best.User.Seconds(), "sys_s": best.Sys.Seconds(),
 			"msgs_per_s": rate(*messages, best.Wall), "msgs_per_cpu_s": rate(*messages, best.cpu()),
 			"peak_rss_mb": float64(best.MaxRSS) / (1 << 20), "output_bytes": best.OutBytes,
@@ -112,10 +119,13 @@ func rate(n int, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-func line(label string, r result, n int) string {
+func line(label string, r result, n, pkts int) string {
 	msgs := "msgs/s n/a (no -messages)"
 	if n > 0 {
 		msgs = fmt.Sprintf("%d msgs, %.0f msgs/s wall, %.0f msgs/CPU-s", n, rate(n, r.Wall), rate(n, r.cpu()))
+	}
+	if pkts > 0 {
+		msgs += fmt.Sprintf(", %.0f pkts/s wall", rate(pkts, r.Wall))
 	}
 	return fmt.Sprintf("%s: %s; wall %.3fs user %.3fs sys %.3fs; peak RSS %.1f MB; output %.1f MB",
 		label, msgs, r.Wall.Seconds(), r.User.Seconds(), r.Sys.Seconds(),
@@ -185,17 +195,19 @@ func outputArg(args []string) string {
 	return ""
 }
 
-// sidecarMessages reads the message count gencap stored beside the capture.
-func sidecarMessages(pcap string) (int, error) {
+type sidecar struct{ Messages, Packets int }
+
+// readSidecar reads the counts gencap stored beside the capture.
+func readSidecar(pcap string) (sidecar, error) {
+	var s sidecar
 	b, err := os.ReadFile(pcap + ".json")
 	if err != nil {
-		return 0, err
+		return s, err
 	}
-	var s struct{ Messages int }
 	if err := json.Unmarshal(b, &s); err != nil {
-		return 0, fmt.Errorf("%s.json: %w", pcap, err)
+		return s, fmt.Errorf("%s.json: %w", pcap, err)
 	}
-	return s.Messages, nil
+	return s, nil
 }
 
 func readAll(path string) error {
