@@ -104,7 +104,7 @@ func run() error {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{
 			"label": *label, "messages": *messages, "packets": *packets, "wall_s": best.Wall.Seconds(),
 			"packets_per_s": rate(*packets, best.Wall),
-			"user_s": best.User.Seconds(), "sys_s": best.Sys.Seconds(),
+			"user_s":        best.User.Seconds(), "sys_s": best.Sys.Seconds(),
 			"msgs_per_s": rate(*messages, best.Wall), "msgs_per_cpu_s": rate(*messages, best.cpu()),
 			"peak_rss_mb": float64(best.MaxRSS) / (1 << 20), "output_bytes": best.OutBytes,
 		})
