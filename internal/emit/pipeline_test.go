@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -340,4 +341,45 @@ func BenchmarkPipeline(b *testing.B) {
 		p.HandleMessage(r)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/msg")
+}
+
+func benchPipeline(b *testing.B, out FrameWriter) {
+	p := NewPipeline(Config{Identity: []byte("sensor.example"), Version: []byte("dnstap-sensor 0.1")}, out)
+	q := message(b, msgSpec{src: cli, dst: srv, id: 1, qname: "www.example.com."})
+	r := message(b, msgSpec{src: srv, dst: cli, id: 1, qname: "www.example.com.", response: true})
+	b.ReportAllocs()
+	ts := t0
+	for i := 0; b.Loop(); i++ {
+		id := uint16(i)
+		q.DNS.ID, r.DNS.ID = id, id
+		ts += 1000
+		q.Timestamp, r.Timestamp = ts, ts+500
+		p.HandleMessage(q)
+		p.HandleMessage(r)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/msg")
+	if p.Stats().Matched() == 0 {
+		b.Fatal("nothing matched")
+	}
+}
+
+// BenchmarkPipelineToFile adds the Frame Streams file writer (to io.Discard).
+func BenchmarkPipelineToFile(b *testing.B) {
+	fw := NewFileWriter(io.Discard)
+	benchPipeline(b, fw)
+	if err := fw.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkPipelineToQueue adds a live-capture Producer and the Queue's
+// writer goroutine writing a file to io.Discard.
+func BenchmarkPipelineToQueue(b *testing.B) {
+	q := NewQueue(NewFileWriter(io.Discard), QueueConfig{})
+	p := q.Producer()
+	benchPipeline(b, p)
+	p.Flush()
+	if err := q.Close(); err != nil {
+		b.Fatal(err)
+	}
 }
