@@ -12,7 +12,7 @@ import (
 // with libpcap.
 const HaveCompiler = false
 
-func compile(expr string, dlt int) ([]bpf.RawInstruction, error) {
+func compile(expr string, linkType uint16) ([]bpf.RawInstruction, error) {
 	return nil, fmt.Errorf("%w (filter %q)", ErrNoCompiler, expr)
 }
 

@@ -22,11 +22,15 @@ import (
 // expression and link type), so a lock costs nothing.
 var compileMu sync.Mutex
 
+// rejectsAll is libpcap's message for an expression that can match nothing.
+const rejectsAll = "expression rejects all packets"
+
 // HaveCompiler reports whether this build can compile filter expressions
 // with libpcap.
 const HaveCompiler = true
 
-func compile(expr string, dlt int) ([]bpf.RawInstruction, error) {
+func compile(expr string, linkType uint16) ([]bpf.RawInstruction, error) {
+	dlt := dlt(linkType)
 	cexpr := C.CString(expr)
 	defer C.free(unsafe.Pointer(cexpr))
 
@@ -39,13 +43,20 @@ func compile(expr string, dlt int) ([]bpf.RawInstruction, error) {
 	// for tags it did not strip.
 	p := C.pcap_open_dead(C.int(dlt), Snaplen)
 	if p == nil {
-		return nil, fmt.Errorf("bpf: pcap_open_dead(%d) failed", dlt)
+		return nil, fmt.Errorf("%w %q: libpcap does not know link type %d", ErrCompile, expr, linkType)
 	}
 	defer C.pcap_close(p)
 
 	var prog C.struct_bpf_program
 	if C.pcap_compile(p, &prog, cexpr, 1, C.PCAP_NETMASK_UNKNOWN) != 0 {
-		return nil, fmt.Errorf("%w %q for link type %d: %s", ErrCompile, expr, dlt, C.GoString(C.pcap_geterr(p)))
+		msg := C.GoString(C.pcap_geterr(p))
+		if msg == rejectsAll {
+			// libpcap (1.10) reports a program that optimises to "ret #0"
+			// as an error. For one link type of a mixed pcapng ("host
+			// 192.0.2.53" on raw IPv6) that is a valid answer: no match.
+			return []bpf.RawInstruction{{Op: clsRET | retK, K: 0}}, nil
+		}
+		return nil, fmt.Errorf("%w %q for link type %d: %s", ErrCompile, expr, linkType, msg)
 	}
 	defer C.pcap_freecode(&prog)
 

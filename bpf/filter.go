@@ -103,7 +103,7 @@ func Compile(expr string, linkType uint16) ([]bpf.RawInstruction, error) {
 		// libpcap compiles "" to "accept everything"; say so explicitly.
 		return []bpf.RawInstruction{{Op: clsRET | retK, K: Snaplen}}, nil
 	}
-	return compile(expr, dlt(linkType))
+	return compile(expr, linkType)
 }
 
 // dlt maps a pcap LINKTYPE_* (the value in files) to the libpcap DLT_* that

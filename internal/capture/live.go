@@ -84,6 +84,13 @@ const (
 	fanoutHashDefrag = unix.PACKET_FANOUT_HASH | unix.PACKET_FANOUT_FLAG_DEFRAG
 	// maxFilterLen is the kernel's BPF_MAXINSNS for classic socket filters.
 	maxFilterLen = 4096
+	// statsEveryBlocks: the kernel's counters are 32 bits wide and zeroed
+	// on read. Reading them every 64 blocks keeps a busy socket far from
+	// wrapping (64 blocks of 1 MiB hold under a million frames) at the
+	// cost of one getsockopt per 64 MiB. A socket that receives nothing
+	// counts nothing, but drops count without blocks moving: the caller
+	// should also call KernelStats periodically (at least once a minute).
+	statsEveryBlocks = 64
 )
 
 // LiveConfig describes one AF_PACKET capture socket.
@@ -192,8 +199,12 @@ type LiveSource struct {
 	pollMS  int
 	promisc *promiscRef
 
-	mu     sync.Mutex // guards stats and fd against Close
+	released uint64 // blocks given back to the kernel
+	spurious int    // poll wake-ups in a row that found our block not ready
+
+	mu     sync.Mutex // guards stats, raw and fd against Close
 	stats  KernelStats
+	raw    unix.TpacketStatsV3
 	closed bool
 }
 
@@ -354,8 +365,13 @@ func (s *LiveSource) readStatsLocked() {
 	if s.fd < 0 {
 		return
 	}
-	st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
+	// unix.GetsockoptTpacketStatsV3 returns a new heap value; this is
+	// called every statsEveryBlocks blocks, so it reads into s.raw instead.
+	st := &s.raw
+	size := uint32(unsafe.Sizeof(*st))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(s.fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
+		uintptr(unsafe.Pointer(st)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
 		return // only EBADF/EFAULT are possible on an open socket
 	}
 	// The kernel zeroes tp_packets, tp_drops and tp_freeze_q_cnt on every
@@ -427,6 +443,12 @@ func (s *LiveSource) nextBlock() error {
 			if s.block == s.cfg.NumBlocks {
 				s.block = 0
 			}
+			s.released++
+			if s.released%statsEveryBlocks == 0 {
+				s.mu.Lock()
+				s.readStatsLocked()
+				s.mu.Unlock()
+			}
 		}
 		bh := s.blockHdr()
 		if loadStatus(bh)&unix.TP_STATUS_USER != 0 {
@@ -451,6 +473,22 @@ func (s *LiveSource) nextBlock() error {
 		if n == 0 {
 			return ErrTimeout
 		}
+		if s.pollfd[0].Revents&unix.POLLIN != 0 && loadStatus(bh)&unix.TP_STATUS_USER == 0 {
+			// Readable, yet our block is still the kernel's: we are out of
+			// step with the kernel's block index, which reading blocks in
+			// order should make impossible. Find the oldest block handed
+			// to us rather than poll again and again.
+			s.spurious++
+			if s.spurious > 2 {
+				s.spurious = 0
+				if !s.resync() {
+					time.Sleep(time.Millisecond) // never spin
+					return ErrTimeout
+				}
+			}
+			continue
+		}
+		s.spurious = 0
 		if s.pollfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
 			if loadStatus(bh)&unix.TP_STATUS_USER != 0 {
 				continue // hand out what the ring holds before the error
@@ -476,6 +514,24 @@ func (s *LiveSource) nextBlock() error {
 func loadStatus(bh *unix.TpacketHdrV1) uint32 { return atomic.LoadUint32(&bh.Block_status) }
 
 func storeStatus(bh *unix.TpacketHdrV1, v uint32) { atomic.StoreUint32(&bh.Block_status, v) }
+
+// resync moves to the user-owned block with the lowest sequence number;
+// it reports false when there is none.
+func (s *LiveSource) resync() bool {
+	best, bestSeq := -1, uint64(0)
+	for i := range s.cfg.NumBlocks {
+		d := (*unix.TpacketBlockDesc)(unsafe.Pointer(&s.ring[i*s.cfg.BlockSize]))
+		bh := (*unix.TpacketHdrV1)(unsafe.Pointer(&d.Hdr[0]))
+		if loadStatus(bh)&unix.TP_STATUS_USER != 0 && (best < 0 || bh.Seq_num < bestSeq) {
+			best, bestSeq = i, bh.Seq_num
+		}
+	}
+	if best < 0 {
+		return false
+	}
+	s.block = best
+	return true
+}
 
 // sockError reads (and so clears) the socket's pending error.
 func (s *LiveSource) sockError() error {

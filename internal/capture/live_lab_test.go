@@ -92,7 +92,24 @@ func newInjector(t testing.TB, l *liveLab) *injector {
 // sendUDP4 injects one IPv4/UDP datagram, tagged with vlan when not 0.
 func (in *injector) sendUDP4(t testing.TB, vlan uint16, src, dst netip.AddrPort, payload []byte) {
 	t.Helper()
-	b := make([]byte, 0, 64+len(payload))
+	in.sendIPv4(t, vlan, src.Addr(), dst.Addr(), 0, 0, false, udpHeader(src, dst, payload))
+}
+
+// udpHeader returns a UDP datagram (checksum 0: none, allowed for IPv4).
+func udpHeader(src, dst netip.AddrPort, payload []byte) []byte {
+	b := make([]byte, 0, 8+len(payload))
+	b = binary.BigEndian.AppendUint16(b, src.Port())
+	b = binary.BigEndian.AppendUint16(b, dst.Port())
+	b = binary.BigEndian.AppendUint16(b, uint16(8+len(payload)))
+	b = append(b, 0, 0)
+	return append(b, payload...)
+}
+
+// sendIPv4 injects one IPv4 UDP packet or fragment: fragOff is in 8-byte
+// units, mf the more-fragments flag, data what follows the IP header.
+func (in *injector) sendIPv4(t testing.TB, vlan uint16, src, dst netip.Addr, id, fragOff uint16, mf bool, data []byte) {
+	t.Helper()
+	b := make([]byte, 0, 64+len(data))
 	b = append(b, in.dst...)
 	b = append(b, in.src...)
 	if vlan != 0 {
@@ -101,10 +118,17 @@ func (in *injector) sendUDP4(t testing.TB, vlan uint16, src, dst netip.AddrPort,
 	}
 	b = binary.BigEndian.AppendUint16(b, 0x0800)
 	ip := len(b)
-	b = append(b, 0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0)
-	binary.BigEndian.PutUint16(b[ip+2:], uint16(20+8+len(payload)))
-	b = append(b, src.Addr().AsSlice()...)
-	b = append(b, dst.Addr().AsSlice()...)
+	flags := fragOff
+	if mf {
+		flags |= 0x2000
+	}
+	b = append(b, 0x45, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(20+len(data)))
+	b = binary.BigEndian.AppendUint16(b, id)
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = append(b, 64, 17, 0, 0)
+	b = append(b, src.AsSlice()...)
+	b = append(b, dst.AsSlice()...)
 	var sum uint32
 	for i := ip; i < ip+20; i += 2 {
 		sum += uint32(binary.BigEndian.Uint16(b[i:]))
@@ -113,11 +137,7 @@ func (in *injector) sendUDP4(t testing.TB, vlan uint16, src, dst netip.AddrPort,
 		sum = sum>>16 + sum&0xffff
 	}
 	binary.BigEndian.PutUint16(b[ip+10:], ^uint16(sum))
-	b = binary.BigEndian.AppendUint16(b, src.Port())
-	b = binary.BigEndian.AppendUint16(b, dst.Port())
-	b = binary.BigEndian.AppendUint16(b, uint16(8+len(payload)))
-	b = append(b, 0, 0) // no UDP checksum (allowed for IPv4)
-	b = append(b, payload...)
+	b = append(b, data...)
 	sa := unix.SockaddrLinklayer{Ifindex: in.ifindex, Halen: 6}
 	copy(sa.Addr[:], in.dst)
 	if err := unix.Sendto(in.fd, b, 0, &sa); err != nil {

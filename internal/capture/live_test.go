@@ -4,6 +4,7 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -406,5 +407,52 @@ func BenchmarkLiveNext(b *testing.B) {
 			}
 		}
 		done += n
+	}
+}
+
+// TestLiveFanoutDefrag sends a UDP/53 datagram in two IPv4 fragments. In a
+// fanout group (hash+defrag) the kernel reassembles it before the filter
+// and the socket see it, so one whole datagram comes out; without fanout
+// the fragments come one by one, and the test filter, which looks for
+// ports where a non-first fragment has none, keeps only the first.
+func TestLiveFanoutDefrag(t *testing.T) {
+	l := newLiveLab(t)
+	in := newInjector(t, l)
+	src, dst := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+	payload := bytes.Repeat([]byte("A"), 1000)
+	udp := udpHeader(src, dst, payload)
+	cases := []struct {
+		name      string
+		group     uint16
+		wantIPLen int
+		wantFrag  uint16 // flags and offset field of the frame's IP header
+	}{
+		{"fanout_reassembles", 0x4242, 20 + len(udp), 0},
+		{"no_fanout_first_fragment", 0, 20 + 512, 0x2000},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openLive(t, l.Server.Name, LiveConfig{Interface: l.ServerIf, FanoutGroup: tc.group, Filter: dnsFilter(t), PollTimeout: 20 * time.Millisecond})
+			id := uint16(0x1000 + i)
+			in.sendIPv4(t, 0, src.Addr(), dst.Addr(), id, 0, true, udp[:512])
+			in.sendIPv4(t, 0, src.Addr(), dst.Addr(), id, 512/8, false, udp[512:])
+			var got [][]byte
+			captureUntil(t, s.Next, 300*time.Millisecond, func(f *Frame) bool {
+				got = append(got, append([]byte(nil), f.Data...))
+				return false
+			})
+			if len(got) != 1 {
+				t.Fatalf("captured %d frames, want 1", len(got))
+			}
+			ip := got[0][14:]
+			ipLen := int(binary.BigEndian.Uint16(ip[2:4]))
+			frag := binary.BigEndian.Uint16(ip[6:8])
+			if ipLen != tc.wantIPLen || frag != tc.wantFrag || len(ip) != ipLen {
+				t.Fatalf("IP length %d (frame %d), flags/offset %#04x; want %d, %#04x", ipLen, len(ip), frag, tc.wantIPLen, tc.wantFrag)
+			}
+			if !bytes.Equal(ip[20:], udp[:ipLen-20]) {
+				t.Fatal("datagram bytes differ from those sent")
+			}
+		})
 	}
 }
