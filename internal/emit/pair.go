@@ -91,10 +91,11 @@ const nilSlot = -1
 // and no rehashing under churn) over a fixed array of slots. Nothing
 // allocates after init.
 type pairTable struct {
-	index      []int32 // slot number or nilSlot; len is a power of two ≥ 2×max
+	index      []int32 // slot number + 1, or 0 for empty; len is a power of two ≥ 2×max
 	mask       uint64
 	slots      []pairSlot
-	free       int32
+	free       int32 // free list of slots released before
+	used       int32 // slots[used:] have never been handed out
 	head, tail int32 // oldest, newest
 	n          int
 	timeout    int64
@@ -105,17 +106,15 @@ func (t *pairTable) init(max int, timeout int64) {
 	for size < 2*max {
 		size <<= 1
 	}
+	// Neither array is written here: the index's zero value means empty
+	// and slots are handed out from a high-water mark before the free list
+	// is used, so memory that a quiet link never needs is never touched
+	// (65536 pending queries take 11 MB of address space, not of RSS).
 	t.index = make([]int32, size)
-	for i := range t.index {
-		t.index[i] = nilSlot
-	}
 	t.mask = uint64(size - 1)
 	t.slots = make([]pairSlot, max)
-	for i := range t.slots {
-		t.slots[i].next = int32(i + 1)
-	}
-	t.slots[max-1].next = nilSlot
-	t.free = 0
+	t.used = 0
+	t.free = nilSlot
 	t.head, t.tail = nilSlot, nilSlot
 	t.timeout = timeout
 }
@@ -123,7 +122,7 @@ func (t *pairTable) init(max int, timeout int64) {
 // find returns the slot holding k, or nilSlot.
 func (t *pairTable) find(k *pairKey, h uint64) int32 {
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := t.index[i]
+		s := t.index[i] - 1
 		if s == nilSlot {
 			return nilSlot
 		}
@@ -164,19 +163,19 @@ func (t *pairTable) remove(s int32) {
 	// the hole so that lookups never need tombstones.
 	i := uint64(t.slots[s].index)
 	for j := (i + 1) & t.mask; ; j = (j + 1) & t.mask {
-		o := t.index[j]
+		o := t.index[j] - 1
 		if o == nilSlot {
 			break
 		}
 		home := t.slots[o].hash & t.mask
 		// o may move to i if its home is not in the cyclic range (i, j].
 		if (j-home)&t.mask >= (j-i)&t.mask {
-			t.index[i] = o
+			t.index[i] = o + 1
 			t.slots[o].index = int32(i)
 			i = j
 		}
 	}
-	t.index[i] = nilSlot
+	t.index[i] = 0
 	t.unlink(s)
 	t.slots[s].next = t.free
 	t.free = s
@@ -195,21 +194,27 @@ func (t *pairTable) insert(k *pairKey, now int64, s *Stats) {
 		t.pushBack(e)
 		return
 	}
-	if t.free == nilSlot {
+	if t.free == nilSlot && int(t.used) == len(t.slots) {
 		t.remove(t.head)
 		s.c[cntUnansweredEvicted].Inc()
 	}
-	n := t.free
+	var n int32
+	if t.free != nilSlot {
+		n = t.free
+		t.free = t.slots[n].next
+	} else {
+		n = t.used
+		t.used++
+	}
 	sl := &t.slots[n]
-	t.free = sl.next
 	sl.key = *k
 	sl.hash = h
 	sl.queryTime = now
 	i := h & t.mask
-	for t.index[i] != nilSlot {
+	for t.index[i] != 0 {
 		i = (i + 1) & t.mask
 	}
-	t.index[i] = n
+	t.index[i] = n + 1
 	sl.index = int32(i)
 	t.pushBack(n)
 	t.n++
