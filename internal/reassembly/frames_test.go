@@ -1,5 +1,6 @@
-// Crafted frames for the decode tests, built by a script from the crafted frames described in each
-// case; the comment above each frame is tcpdump -nn -t's reading of it.
+// Crafted frames for the decode tests, written by testdata/gen_frames.py
+// (python3 testdata/gen_frames.py > frames_test.go). The comment above each frame
+// is tcpdump -nn -t's reading of it.
 
 package reassembly
 

@@ -348,8 +348,9 @@ tun = [
     ('ipip recursion bomb', 1, eth(0x0800, nest_ipip(100, Q4)), cnt('DecodeTunnelDepth')),
 ]
 
-print('// Crafted frames for the decode tests, built by a script from the crafted frames described in each')
-print('// case; the comment above each frame is tcpdump -nn -t\'s reading of it.')
+print('// Crafted frames for the decode tests, written by testdata/gen_frames.py')
+print("// (python3 testdata/gen_frames.py > frames_test.go). The comment above each frame")
+print("// is tcpdump -nn -t's reading of it.")
 print()
 print('package reassembly')
 print()
