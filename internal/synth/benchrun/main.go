@@ -9,6 +9,10 @@
 // else the bytes the sensor wrote to stdout. Peak RSS is the child's
 // ru_maxrss after Wait, so it covers the sensor alone, not benchrun.
 // With -runs N it reports every run and the best (shortest wall time).
+//
+// Allocations are the sensor's to count: when its stderr has a line like
+// "heap allocs 1234" (runtime/metrics /gc/heap/allocs:objects at exit),
+// benchrun reports allocations per message too.
 package main
 
 import (
@@ -19,6 +23,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +35,7 @@ type result struct {
 	User, Sys time.Duration
 	MaxRSS    int64 // bytes
 	OutBytes  int64
+	Allocs    int64 // heap allocations the sensor reported, -1 when it did not
 }
 
 func (r result) cpu() time.Duration { return r.User + r.Sys }
@@ -107,6 +114,7 @@ func run() error {
 			"user_s":        best.User.Seconds(), "sys_s": best.Sys.Seconds(),
 			"msgs_per_s": rate(*messages, best.Wall), "msgs_per_cpu_s": rate(*messages, best.cpu()),
 			"peak_rss_mb": float64(best.MaxRSS) / (1 << 20), "output_bytes": best.OutBytes,
+			"heap_allocs": best.Allocs,
 		})
 	}
 	return nil
@@ -127,6 +135,9 @@ func line(label string, r result, n, pkts int) string {
 	if pkts > 0 {
 		msgs += fmt.Sprintf(", %.0f pkts/s wall", rate(pkts, r.Wall))
 	}
+	if r.Allocs >= 0 && n > 0 {
+		msgs += fmt.Sprintf(", %.3f allocs/msg", float64(r.Allocs)/float64(n))
+	}
 	return fmt.Sprintf("%s: %s; wall %.3fs user %.3fs sys %.3fs; peak RSS %.1f MB; output %.1f MB",
 		label, msgs, r.Wall.Seconds(), r.User.Seconds(), r.Sys.Seconds(),
 		float64(r.MaxRSS)/(1<<20), float64(r.OutBytes)/1e6)
@@ -140,7 +151,8 @@ func once(bin string, args []string, out string) (result, error) {
 		_ = os.Remove(out) // a leftover from an earlier run must not be measured
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
+	sw := &allocScanner{w: os.Stderr, allocs: -1}
+	cmd.Stderr = sw
 	var cw countWriter
 	cmd.Stdout = &cw
 	start := time.Now()
@@ -160,6 +172,8 @@ func once(bin string, args []string, out string) (result, error) {
 		MaxRSS: ru.Maxrss * 1024, // Linux reports kilobytes (getrusage(2))
 	}
 	r.OutBytes = cw.n
+	sw.flush()
+	r.Allocs = sw.allocs
 	if out != "" {
 		st, err := os.Stat(out)
 		if err != nil {
@@ -168,6 +182,38 @@ func once(bin string, args []string, out string) (result, error) {
 		r.OutBytes = st.Size()
 	}
 	return r, nil
+}
+
+// allocScanner passes the sensor's stderr through and picks the last
+// "heap allocs N" line out of it.
+type allocScanner struct {
+	w      io.Writer
+	line   []byte
+	allocs int64
+}
+
+var allocsRE = regexp.MustCompile(`(?i)heap[ _]allocs?\s*[:=]?\s*(\d+)`)
+
+func (a *allocScanner) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c == '\n' {
+			a.flush()
+			continue
+		}
+		if len(a.line) < 4096 {
+			a.line = append(a.line, c)
+		}
+	}
+	return a.w.Write(p)
+}
+
+func (a *allocScanner) flush() {
+	if m := allocsRE.FindSubmatch(a.line); m != nil {
+		if v, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
+			a.allocs = v
+		}
+	}
+	a.line = a.line[:0]
 }
 
 type countWriter struct{ n int64 }

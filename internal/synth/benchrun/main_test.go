@@ -30,6 +30,35 @@ func TestOutputArg(t *testing.T) {
 	}
 }
 
+func TestAllocScanner(t *testing.T) {
+	tests := []struct {
+		name   string
+		stderr string
+		want   int64
+	}{
+		{"absent", "sensor: 10 packets\n", -1},
+		{"summary line", "  DNS messages 10\n  heap allocs          1234\n", 1234},
+		{"colon, last wins", "heap_allocs: 5\nheap allocs: 7\n", 7},
+		{"no final newline", "heap allocs 9", 9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var sink countWriter
+			a := &allocScanner{w: &sink, allocs: -1}
+			// Byte by byte: lines split across writes must still match.
+			for i := 0; i < len(tc.stderr); i++ {
+				if _, err := a.Write([]byte{tc.stderr[i]}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.flush()
+			if a.allocs != tc.want || sink.n != int64(len(tc.stderr)) {
+				t.Fatalf("allocs %d (want %d), passed %d bytes", a.allocs, tc.want, sink.n)
+			}
+		})
+	}
+}
+
 // TestOnce runs real commands: cat's stdout is counted as the output, cp's
 // file after -w-like naming is sized, and a failing command is an error.
 func TestOnce(t *testing.T) {
