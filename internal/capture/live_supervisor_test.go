@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,38 +17,39 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
 )
 
-// TestSupervisorFlap sends a numbered datagram to port 53 every
-// millisecond while the capture interface is set down and up, and then
-// deleted and created again (a new veth pair: a new ifindex). After each
-// change the Supervisor must capture datagrams sent after it, without the
-// worker loop seeing anything but frames and ErrTimeout, and its counters
-// must show the re-opens and the time without a socket. A Watcher on the
-// same interface must report each change once.
+// TestSupervisorFlap sends numbered datagrams to port 53 from several
+// flows, one every millisecond, while the capture interface is set down and
+// up, and then deleted and created again (a new veth pair: a new ifindex).
+// Each worker runs a Supervisor in one fanout group, as cmd/sensor does.
+// After each change capture must resume with datagrams sent after it,
+// while the worker loops see nothing but frames and ErrTimeout; each
+// Supervisor must count one re-open per change and the time without a
+// socket; summed over all sockets, the kernel must have counted exactly
+// the frames the workers read (nothing lost in a re-open). A Watcher on
+// the same interface must report each change once.
 func TestSupervisorFlap(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers_%d", workers), func(t *testing.T) { testSupervisorFlap(t, workers) })
+	}
+}
+
+func testSupervisorFlap(t *testing.T, workers int) {
 	l := newLiveLab(t)
-	enterNetns(t, l.Server.Name) // the Supervisor re-opens from this goroutine
+	enterNetns(t, l.Server.Name)
 
 	w, err := WatchLinks(l.ServerIf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	sup, err := NewSupervisor(SupervisorConfig{
-		Live: LiveConfig{
-			Interface: l.ServerIf, Filter: dnsFilter(t), FanoutGroup: 77,
-			BlockSize: 1 << 16, NumBlocks: 8, PollTimeout: 20 * time.Millisecond,
-		},
-		Worker:     1,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
 
-	// Sender: its socket stays in the client namespace across the
-	// re-creation; writes fail while there is no route, and that is fine.
-	conn := dialUDP(t, l.Client.Name, netip.AddrPortFrom(lab.ClientV4, 40000), netip.AddrPortFrom(lab.ServerV4, 53))
+	// Sender: four flows, so that two workers both get some. The sockets
+	// stay in the client namespace across the re-creation; writes fail
+	// while there is no route, and that is fine.
+	var conns []*net.UDPConn
+	for i := range 4 {
+		conns = append(conns, dialUDP(t, l.Client.Name, netip.AddrPortFrom(lab.ClientV4, uint16(40000+i)), netip.AddrPortFrom(lab.ServerV4, 53)))
+	}
 	var sent atomic.Int64
 	stopSend := make(chan struct{})
 	var sendWG sync.WaitGroup
@@ -64,24 +65,89 @@ func TestSupervisorFlap(t *testing.T) {
 			case <-tick.C:
 			}
 			n := sent.Add(1)
-			_, _ = conn.Write(strconv.AppendInt([]byte("seq "), n, 10))
+			_, _ = conns[n%int64(len(conns))].Write(strconv.AppendInt([]byte("seq "), n, 10))
 		}
 	}()
-	t.Cleanup(func() {
-		select {
-		case <-stopSend:
-		default:
-			close(stopSend)
-		}
-		sendWG.Wait()
-	})
+	stopSending := sync.OnceFunc(func() { close(stopSend); sendWG.Wait() })
+	t.Cleanup(stopSending)
 
-	// captured is the highest sequence number read so far.
-	var captured atomic.Int64
-	var frames uint64 // read by the worker loop (this goroutine and its subtests, one at a time)
+	// Workers: each owns its Supervisor, from NewSupervisor to Close, on a
+	// goroutine in the server namespace (re-opens resolve the name there).
+	var captured atomic.Int64 // highest sequence number read by any worker
+	var frames atomic.Uint64
+	sups := make([]*Supervisor, workers)
+	stopWork := make(chan struct{})
+	var workWG sync.WaitGroup
+	ready := make(chan error, workers)
+	for i := range workers {
+		workWG.Add(1)
+		go func() {
+			defer workWG.Done()
+			enterNetns(t, l.Server.Name)
+			sup, err := NewSupervisor(SupervisorConfig{
+				Live: LiveConfig{
+					Interface: l.ServerIf, Filter: dnsFilter(t), FanoutGroup: 77,
+					BlockSize: 1 << 16, NumBlocks: 8, PollTimeout: 20 * time.Millisecond,
+				},
+				Worker:     i,
+				MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			})
+			ready <- err
+			if err != nil {
+				return
+			}
+			sups[i] = sup
+			defer sup.Close()
+			var f Frame
+			for {
+				select {
+				case <-stopWork:
+					return
+				default:
+				}
+				if err := sup.Next(&f); err != nil {
+					if err != ErrTimeout {
+						t.Errorf("worker %d: Next: %v", i, err)
+						return
+					}
+					continue
+				}
+				frames.Add(1)
+				if u, ok := parseUDP4(f.Data); ok && bytes.HasPrefix(u.payload, []byte("seq ")) {
+					n, _ := strconv.ParseInt(string(u.payload[4:]), 10, 64)
+					for {
+						c := captured.Load()
+						if n <= c || captured.CompareAndSwap(c, n) {
+							break
+						}
+					}
+				}
+			}
+		}()
+	}
+	stopWorkers := sync.OnceFunc(func() { close(stopWork); workWG.Wait() })
+	t.Cleanup(stopWorkers)
+	for range workers {
+		if err := <-ready; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitCaptured := func(after int64) bool {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if captured.Load() > after {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	if !waitCaptured(0) {
+		t.Fatal("nothing captured before any change")
+	}
+
 	const downTime = 300 * time.Millisecond
-	// Each step runs beside the worker loop, so it returns its error
-	// instead of failing the test from another goroutine.
 	steps := []struct {
 		name string
 		cmds [][]string // ip(8) arguments; nil: sleep downTime
@@ -101,100 +167,83 @@ func TestSupervisorFlap(t *testing.T) {
 			{"-n", l.Server.Name, "link", "set", l.ServerIf, "up"},
 		}},
 	}
-
-	// The worker loop runs here; the changes run beside it.
-	stepDone := make(chan int64, 1)
-	stepErr := make(chan error, 1)
-	capture := func(until func() bool, timeout time.Duration) bool {
-		return captureUntil(t, sup.Next, timeout, func(f *Frame) bool {
-			frames++
-			if u, ok := parseUDP4(f.Data); ok && bytes.HasPrefix(u.payload, []byte("seq ")) {
-				if n, err := strconv.ParseInt(string(u.payload[4:]), 10, 64); err == nil && n > captured.Load() {
-					captured.Store(n)
-				}
+	for _, st := range steps {
+		before := make([]SupervisorStats, workers)
+		for i, s := range sups {
+			before[i] = s.Stats()
+		}
+		for _, args := range st.cmds {
+			if args == nil {
+				time.Sleep(downTime)
+				continue
 			}
-			return until()
-		})
-	}
-	if !capture(func() bool { return captured.Load() > 0 }, 5*time.Second) {
-		t.Fatal("nothing captured before any change")
-	}
-	for i, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			enterNetns(t, l.Server.Name) // this goroutine now runs the worker loop
-			before := sup.Stats()
-			go func() {
-				for _, args := range st.cmds {
-					if args == nil {
-						time.Sleep(downTime)
-						continue
-					}
-					if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-						stepErr <- fmt.Errorf("ip %v: %v: %s", args, err, out)
-						return
-					}
-				}
-				stepDone <- sent.Load()
-			}()
-			var mark int64 = -1
-			ok := capture(func() bool {
-				select {
-				case mark = <-stepDone:
-				case err := <-stepErr:
-					t.Fatal(err)
-				default:
-				}
-				return mark >= 0 && captured.Load() > mark
-			}, 15*time.Second)
-			if !ok {
-				t.Fatalf("capture did not resume: highest captured %d, change done at %d (-1: not done), stats %+v",
-					captured.Load(), mark, sup.Stats())
+			ipRun(t, args...)
+		}
+		mark := sent.Load()
+		if !waitCaptured(mark) {
+			t.Fatalf("%s: capture did not resume: highest captured %d, change done at %d", st.name, captured.Load(), mark)
+		}
+		// Every worker must have its socket back, not only the first.
+		deadline := time.Now().Add(5 * time.Second)
+		for i, s := range sups {
+			for !s.Stats().Open && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
 			}
-			after := sup.Stats()
-			if after.Reopens != before.Reopens+1 || !after.Open {
-				t.Errorf("reopens %d → %d (open %v), want one more", before.Reopens, after.Reopens, after.Open)
+			after := s.Stats()
+			if after.Reopens != before[i].Reopens+1 || !after.Open {
+				t.Errorf("%s: worker %d: reopens %d → %d (open %v), want one more", st.name, i, before[i].Reopens, after.Reopens, after.Open)
 			}
-			gap := after.Gap - before.Gap
+			gap := after.Gap - before[i].Gap
 			if gap < downTime/2 || gap > downTime+5*time.Second {
-				t.Errorf("gap %v for %v without the interface", gap, downTime)
+				t.Errorf("%s: worker %d: gap %v for %v without the interface", st.name, i, gap, downTime)
 			}
-			t.Logf("step %d: gap %v, open errors %d, captured up to %d", i, gap, after.OpenErrors-before.OpenErrors, captured.Load())
-		})
+			t.Logf("%s: worker %d: gap %v, open errors %d", st.name, i, gap, after.OpenErrors-before[i].OpenErrors)
+		}
 	}
-	// Stop sending and read what is left: every frame the kernel counted
-	// on any of the sockets must have been read, none lost in a re-open.
-	close(stopSend)
-	sendWG.Wait()
-	captureUntil(t, sup.Next, 300*time.Millisecond, func(*Frame) bool { frames++; return false })
-	st := sup.Stats()
-	if st.Kernel.Packets != frames || st.Kernel.Drops != 0 {
-		t.Errorf("kernel stats %+v summed over sockets, %d frames read", st.Kernel, frames)
+
+	// Stop sending, let the workers read what is left, and compare what
+	// they read with what the kernel counted on all the sockets.
+	stopSending()
+	time.Sleep(300 * time.Millisecond)
+	stopWorkers()
+	var kernel KernelStats
+	for i, s := range sups {
+		st := s.Stats()
+		kernel = kernel.Add(st.Kernel)
+		if st.Open {
+			t.Errorf("worker %d: open after Close", i)
+		}
 	}
-	t.Logf("frames read %d, kernel %+v, total gap %v", frames, st.Kernel, st.Gap)
+	if kernel.Packets != frames.Load() || kernel.Drops != 0 {
+		t.Errorf("kernel stats %+v summed over sockets, %d frames read", kernel, frames.Load())
+	}
+	t.Logf("frames read %d, kernel %+v", frames.Load(), kernel)
 
 	// Each socket change was reported once, in order.
-	var kinds []SupervisorEventKind
-	var indexes []int
-	for len(sup.Events()) > 0 {
-		ev := <-sup.Events()
-		t.Log(ev)
-		if ev.Kind == OpenFailed {
-			continue // how many depends on timing
+	for i, s := range sups {
+		var kinds []SupervisorEventKind
+		var indexes []int
+		for len(s.Events()) > 0 {
+			ev := <-s.Events()
+			t.Log(ev)
+			if ev.Kind == OpenFailed {
+				continue // how many depends on timing
+			}
+			kinds = append(kinds, ev.Kind)
+			if ev.Kind == SocketOpened {
+				indexes = append(indexes, ev.IfIndex)
+			}
+			if ev.Kind == SocketLost && !errors.Is(ev.Err, ErrLinkDown) {
+				t.Errorf("worker %d: socket lost with %v, want ErrLinkDown", i, ev.Err)
+			}
 		}
-		kinds = append(kinds, ev.Kind)
-		if ev.Kind == SocketOpened {
-			indexes = append(indexes, ev.IfIndex)
+		wantKinds := []SupervisorEventKind{SocketOpened, SocketLost, SocketOpened, SocketLost, SocketOpened}
+		if fmt.Sprint(kinds) != fmt.Sprint(wantKinds) {
+			t.Errorf("worker %d: events %v, want %v", i, kinds, wantKinds)
 		}
-		if ev.Kind == SocketLost && !errors.Is(ev.Err, ErrLinkDown) {
-			t.Errorf("socket lost with %v, want ErrLinkDown", ev.Err)
+		if len(indexes) == 3 && (indexes[0] != indexes[1] || indexes[2] == indexes[1]) {
+			t.Errorf("worker %d: ifindexes %v: want the same after down/up and a new one after re-creation", i, indexes)
 		}
-	}
-	wantKinds := []SupervisorEventKind{SocketOpened, SocketLost, SocketOpened, SocketLost, SocketOpened}
-	if fmt.Sprint(kinds) != fmt.Sprint(wantKinds) {
-		t.Errorf("supervisor events %v, want %v", kinds, wantKinds)
-	}
-	if len(indexes) == 3 && (indexes[0] != indexes[1] || indexes[2] == indexes[1]) {
-		t.Errorf("ifindexes %v: want the same after down/up and a new one after re-creation", indexes)
 	}
 
 	// The Watcher saw: present and up; down; up; down and removed (the
@@ -203,22 +252,16 @@ func TestSupervisorFlap(t *testing.T) {
 	var got []string
 	timeout := time.After(2 * time.Second)
 collect:
-	for {
+	for len(got) < 7 {
 		select {
 		case ev := <-w.Events():
 			t.Log(ev)
 			got = append(got, ev.Kind.String())
 		case <-timeout:
 			break collect
-		default:
-			if len(got) >= 7 {
-				break collect
-			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	want := "[added down up down removed added up]"
-	if fmt.Sprint(got) != want {
+	if want := "[added down up down removed added up]"; fmt.Sprint(got) != want {
 		t.Errorf("watcher events %v, want %s", got, want)
 	}
 	if w.Dropped() != 0 {
