@@ -79,9 +79,12 @@ var (
 // Compile compiles a filter expression in tcpdump syntax for frames of the
 // given link type (a pcap LINKTYPE_* value) with snaplen Snaplen, using
 // libpcap. The checked-in expressions (DNSExpr, DNSTunnelExpr) on Ethernet
-// need no libpcap and work in every build; anything else returns an error
-// wrapping ErrNoCompiler in a build without libpcap. The slice is new and
-// belongs to the caller.
+// need no libpcap and work in every build; on other link types they are
+// compiled without their VLAN branches. Anything else returns an error
+// wrapping ErrNoCompiler in a build without libpcap, and one wrapping
+// ErrCompile, naming the expression and link type, when libpcap refuses it.
+// An expression that can match nothing on this link type compiles to
+// "ret #0". The slice is new and belongs to the caller.
 //
 // There is no pure-Go compiler that gets tcpdump syntax right (see doc.go),
 // so this is libpcap's own compiler, through cgo.
