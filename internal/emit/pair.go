@@ -185,10 +185,10 @@ func (t *pairTable) remove(s int32) {
 // insert adds a query at time now. A full table evicts its oldest query
 // first. It reports whether an equal key was already pending (a
 // retransmission or a reused ID): that entry takes the newer time.
-func (t *pairTable) insert(k *pairKey, now int64, s *Stats) {
+func (t *pairTable) insert(k *pairKey, now int64, c *counts) {
 	h := k.hash()
 	if e := t.find(k, h); e != nilSlot {
-		s.c[cntDuplicateQuery].Inc()
+		c[cntDuplicateQuery]++
 		t.slots[e].queryTime = now
 		t.unlink(e)
 		t.pushBack(e)
@@ -196,7 +196,7 @@ func (t *pairTable) insert(k *pairKey, now int64, s *Stats) {
 	}
 	if t.free == nilSlot && int(t.used) == len(t.slots) {
 		t.remove(t.head)
-		s.c[cntUnansweredEvicted].Inc()
+		c[cntUnansweredEvicted]++
 	}
 	var n int32
 	if t.free != nilSlot {
@@ -234,16 +234,16 @@ func (t *pairTable) take(k *pairKey) (int64, bool) {
 // expire counts and drops queries older than the timeout at capture time
 // now. The age list is in arrival order, which is capture order except for
 // small reorderings between interfaces; those only delay an expiry.
-func (t *pairTable) expire(now int64, s *Stats) {
+func (t *pairTable) expire(now int64, c *counts) {
 	for t.head != nilSlot && now-t.slots[t.head].queryTime > t.timeout {
 		t.remove(t.head)
-		s.c[cntUnansweredExpired].Inc()
+		c[cntUnansweredExpired]++
 	}
 }
 
-func (t *pairTable) flush(s *Stats) {
+func (t *pairTable) flush(c *counts) {
 	for t.head != nilSlot {
 		t.remove(t.head)
-		s.c[cntUnansweredFlush].Inc()
+		c[cntUnansweredFlush]++
 	}
 }

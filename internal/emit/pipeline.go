@@ -15,6 +15,9 @@ type Pipeline struct {
 	cls   classifier
 	pairs pairTable
 	buf   []byte // reused frame buffer
+	cnt   counts
+	types [numMessageTypes]uint64
+	since int // messages since the last publish
 	stats Stats
 }
 
@@ -38,15 +41,19 @@ func NewPipeline(cfg Config, out FrameWriter) *Pipeline {
 // HandleMessage classifies, pairs, encodes and writes m. m.Payload is not
 // kept after the call.
 func (p *Pipeline) HandleMessage(m *reassembly.Message) {
-	st := &p.stats
-	st.c[cntMessages].Inc()
+	st := &p.cnt
+	st[cntMessages]++
+	if p.since++; p.since >= publishEvery {
+		p.since = 0
+		p.stats.publish(&p.cnt, &p.types)
+	}
 	var v views
 	if !p.cls.classify(m, &v) {
-		st.c[cntNotMonitored].Inc()
+		st[cntNotMonitored]++
 		return
 	}
 	if m.DNS.Malformed {
-		st.c[cntMalformed].Inc()
+		st[cntMalformed]++
 	}
 	p.pairs.expire(m.Timestamp, st)
 
@@ -55,10 +62,10 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 	r := Record{Protocol: uint8(m.Transport), QueryAddr: v.initiator, ResponseAddr: v.responder}
 	if m.DNS.Response() {
 		if qt, ok := p.pairs.take(&k); ok {
-			st.c[cntMatched].Inc()
+			st[cntMatched]++
 			r.HasQueryTime, r.QueryTime = true, qt
 		} else {
-			st.c[cntResponseNoQuery].Inc()
+			st[cntResponseNoQuery]++
 		}
 		r.HasResponseTime, r.ResponseTime = true, m.Timestamp
 		r.ResponseMessage = m.Payload
@@ -68,21 +75,21 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 		r.QueryMessage = m.Payload
 	}
 	if v.n == 2 {
-		st.c[cntBothServers].Inc()
+		st[cntBothServers]++
 	}
 	for i := 0; i < v.n; i++ {
 		r.Type = v.types[i]
-		st.types[r.Type].Inc()
+		p.types[r.Type]++
 		p.buf = AppendDnstap(p.buf[:0], p.cfg.Identity, p.cfg.Version, &r)
 		if len(p.buf) > MaxFrameLen {
-			st.c[cntDropTooLarge].Inc()
+			st[cntDropTooLarge]++
 			continue
 		}
 		if err := p.out.WriteFrame(p.buf); err != nil {
-			st.c[cntOutputErrors].Inc()
+			st[cntOutputErrors]++
 			continue
 		}
-		st.c[cntFramesWritten].Inc()
+		st[cntFramesWritten]++
 	}
 }
 
@@ -90,15 +97,18 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 // (ns since the epoch). Call it from the same goroutine when no messages
 // arrive for a while, so that idle periods still count unanswered queries.
 func (p *Pipeline) Tick(now int64) {
-	p.pairs.expire(now, &p.stats)
+	p.pairs.expire(now, &p.cnt)
+	p.stats.publish(&p.cnt, &p.types)
 }
 
 // Flush ends the input: every query still pending is counted unanswered.
 // It does not flush or close the FrameWriter, which the caller owns.
 func (p *Pipeline) Flush() {
-	p.pairs.flush(&p.stats)
+	p.pairs.flush(&p.cnt)
+	p.stats.publish(&p.cnt, &p.types)
 }
 
 // Stats returns the Pipeline's counters; the pointer stays valid for the
-// Pipeline's life and may be read from any goroutine.
+// Pipeline's life and may be read from any goroutine (see Stats for how
+// current they are).
 func (p *Pipeline) Stats() *Stats { return &p.stats }

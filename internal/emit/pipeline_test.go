@@ -193,6 +193,8 @@ func TestPairing(t *testing.T) {
 			}
 			if c.flush {
 				p.Flush()
+			} else {
+				p.Tick(c.steps[len(c.steps)-1].ts) // publishes the counters
 			}
 			for name, want := range c.wantCounts {
 				if got := counter(p.Stats(), name); got != want {
@@ -223,6 +225,7 @@ func TestPipelineCounters(t *testing.T) {
 			t.Fatalf("frame %d: %v %q %q", i, d.Message.GetType(), d.Identity, d.Version)
 		}
 	}
+	p.Tick(t0 + 2)
 	st := p.Stats()
 	for name, v := range map[string]uint64{"dns_messages": 3, "not_monitored": 1, "both_servers": 2, "pairs_matched": 1, "frames_written": 4} {
 		if got := counter(st, name); got != v {
@@ -247,7 +250,7 @@ func TestPairTableChurn(t *testing.T) {
 	var pt pairTable
 	const max = 64
 	pt.init(max, int64(time.Hour))
-	var st Stats
+	var st counts
 	model := map[uint16]bool{}
 	order := []uint16{}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -321,6 +324,7 @@ func TestPipelineZeroAlloc(t *testing.T) {
 	if n := testing.AllocsPerRun(20, run); n != 0 {
 		t.Fatalf("HandleMessage allocates %v per %d messages, want 0", n, len(msgs))
 	}
+	p.Tick(ts)
 	if p.Stats().Matched() == 0 || p.Stats().Unanswered() == 0 {
 		t.Fatalf("churn did not exercise matching (%d) and eviction (%d)", p.Stats().Matched(), p.Stats().Unanswered())
 	}
@@ -358,6 +362,7 @@ func benchPipeline(b *testing.B, out FrameWriter) {
 		p.HandleMessage(r)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/msg")
+	p.Flush()
 	if p.Stats().Matched() == 0 {
 		b.Fatal("nothing matched")
 	}

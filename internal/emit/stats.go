@@ -1,6 +1,6 @@
 package emit
 
-import "github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+import "sync/atomic"
 
 // Pipeline counters, indexed by the enum below; names in pipeCounterNames.
 const (
@@ -27,11 +27,22 @@ var pipeCounterNames = [numPipeCounters]string{
 	"frames_dropped_too_large", "output_errors",
 }
 
+// counts are a Pipeline's counters as its goroutine keeps them: plain
+// integers, published to Stats every publishEvery messages and on Tick and
+// Flush. An atomic store per counter per message cost about 30 ns/message
+// (five locked exchanges on amd64); this costs nothing measurable.
+type counts [numPipeCounters]uint64
+
+// publishEvery bounds how stale Stats may be while messages flow.
+const publishEvery = 256
+
 // Stats are a Pipeline's counters. Only the Pipeline's goroutine writes
-// them; any goroutine may read them.
+// them; any goroutine may read them. While messages flow they trail the
+// Pipeline by at most publishEvery (256) messages; after Tick or Flush they
+// are exact.
 type Stats struct {
-	c     [numPipeCounters]reassembly.Counter
-	types [numMessageTypes]reassembly.Counter
+	c     [numPipeCounters]atomic.Uint64
+	types [numMessageTypes]atomic.Uint64
 }
 
 // Each calls fn for every counter with its stable name, in a fixed order.
@@ -76,5 +87,15 @@ func (s *Stats) Add(o *Stats) {
 	}
 	for i := range s.types {
 		s.types[i].Add(o.types[i].Load())
+	}
+}
+
+// publish stores the goroutine's plain counters into s.
+func (s *Stats) publish(c *counts, types *[numMessageTypes]uint64) {
+	for i := range c {
+		s.c[i].Store(c[i])
+	}
+	for i := range types {
+		s.types[i].Store(types[i])
 	}
 }
