@@ -12,6 +12,12 @@
 //
 // Packets are built by hand into reused buffers and DNS messages by a small
 // append-style encoder with name compression, because generation speed
-// matters: a million packets take about a second, not the minute a
-// gopacket.SerializeLayers plus miekg/dns Pack path would.
+// matters: a million UDP packets take under a second (measured 0.7 s,
+// 520 ns a packet in BenchmarkGenerate), fragment-heavy ones a few seconds,
+// most of it writing 700 MB.
+//
+// Subpackages: gencap writes a capture from the command line, benchrun
+// times a sensor binary on one (wall, CPU, peak RSS, output size), and naive
+// is the gopacket + miekg/dns + golang-dnstap baseline issue #2 compares
+// the sensor with.
 package synth

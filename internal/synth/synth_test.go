@@ -38,6 +38,15 @@ func generate(t testing.TB, o Options) ([]byte, Summary) {
 type decoded struct {
 	packets, ipv6, fragments, syns int
 	queries, responses             int // whole DNS messages in unfragmented UDP packets
+	// maxOutstanding is the most UDP queries seen waiting for their
+	// response at once; reordered counts responses that arrive before the
+	// response to an earlier query.
+	maxOutstanding, reordered int
+}
+
+type txKey struct {
+	port uint16
+	id   uint16
 }
 
 // decodeAll decodes every packet with gopacket, checks that it decodes
@@ -56,6 +65,8 @@ func decodeAll(capture []byte) (decoded, error) {
 	}
 	var last int64
 	sbuf := gopacket.NewSerializeBuffer()
+	outstanding := map[txKey]int{} // query's sequence number
+	lastAnswered := -1
 	for {
 		data, ci, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -103,8 +114,18 @@ func decodeAll(capture []byte) (decoded, error) {
 			}
 			if m.Response {
 				d.responses++
+				k := txKey{uint16(x.DstPort), m.Id}
+				if q, ok := outstanding[k]; ok {
+					if q < lastAnswered {
+						d.reordered++
+					}
+					lastAnswered = q
+					delete(outstanding, k)
+				}
 			} else {
+				outstanding[txKey{uint16(x.SrcPort), m.Id}] = d.queries
 				d.queries++
+				d.maxOutstanding = max(d.maxOutstanding, len(outstanding))
 			}
 		case *layers.TCP:
 			x.SetNetworkLayerForChecksum(p.NetworkLayer())
@@ -164,6 +185,11 @@ func TestGenerateDecodes(t *testing.T) {
 				if sum.NXDomain == 0 || sum.Unanswered == 0 {
 					t.Errorf("want some NXDOMAIN and unanswered queries: %+v", sum)
 				}
+				if d.maxOutstanding < 200 || d.reordered < sum.Responses/10 {
+					t.Errorf("transactions not interleaved: at most %d outstanding, %d of %d responses out of order",
+						d.maxOutstanding, d.reordered, sum.Responses)
+				}
+				t.Logf("%d outstanding at most, %d of %d responses out of order", d.maxOutstanding, d.reordered, sum.Responses)
 			case KindFrag:
 				if sum.FragmentedMessages < sum.Responses/3 {
 					t.Errorf("only %d of %d responses fragmented", sum.FragmentedMessages, sum.Responses)
