@@ -33,6 +33,10 @@ const (
 	// ReasonTypeDiffers: the same message with another type and no known
 	// cause; it does not count as a match.
 	ReasonTypeDiffers = "type differs: no known reason"
+	// ReasonNoSource: A logged the message without a query address (0.0.0.0
+	// or ::), as Unbound does for the queries it sends upstream; B has it
+	// with the same query port and everything else equal.
+	ReasonNoSource = "query address unspecified in A (Unbound logs none for its upstream queries)"
 	// ReasonNoFlow: the other file has no message at all between these two
 	// endpoints over this protocol (lost by capture, or never sent there).
 	ReasonNoFlow = "no message between these endpoints in the other file"
@@ -280,6 +284,7 @@ func Compare(a, b io.Reader, opts CompareOptions) (*CompareReport, error) {
 			r.Excused[reason]++
 		}
 	}
+	onlyA = matchNoSource(r, ea, onlyA, eb, usedB, opts.StrictType)
 	var onlyB []int
 	for j := range eb {
 		if !usedB[j] {
@@ -289,6 +294,56 @@ func Compare(a, b io.Reader, opts CompareOptions) (*CompareReport, error) {
 	r.OnlyA = explain(ea, onlyA, eb, onlyB)
 	r.OnlyB = explain(eb, onlyB, ea, onlyA)
 	return r, nil
+}
+
+// matchNoSource gives the A messages that carry no query address (Unbound
+// logs 0.0.0.0 or :: and only the source port for the queries it sends
+// upstream: it does not know which local address the kernel chose) a
+// second chance: the same message with any query address and the same
+// query port. It returns the A indexes still unmatched.
+func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []CompareEntry, usedB []bool, strict bool) []int {
+	byKey := map[compareKey][]int{}
+	for _, i := range onlyA {
+		if !ea[i].Query.Addr().IsUnspecified() {
+			continue
+		}
+		for j := range eb {
+			if !usedB[j] {
+				k := eb[j].key()
+				k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
+				byKey[k] = append(byKey[k], j)
+			}
+		}
+		break
+	}
+	if len(byKey) == 0 {
+		return onlyA
+	}
+	var still []int
+	for _, i := range onlyA {
+		if !ea[i].Query.Addr().IsUnspecified() {
+			still = append(still, i)
+			continue
+		}
+		k := ea[i].key()
+		k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
+		j, ok := takeB(byKey, k, eb, usedB, func(e *CompareEntry) bool { return e.Type == ea[i].Type })
+		if !ok {
+			j, ok = takeB(byKey, k, eb, usedB, func(*CompareEntry) bool { return true })
+		}
+		if !ok {
+			still = append(still, i)
+			continue
+		}
+		if ea[i].Type != eb[j].Type {
+			if reason := typeReason(&ea[i], &eb[j], strict); reason == ReasonTypeDiffers {
+				r.TypeMismatch = append(r.TypeMismatch, ComparePair{A: ea[i], B: eb[j], Reason: reason})
+				continue
+			}
+		}
+		r.Excused[ReasonNoSource]++
+	}
+	return still
 }
 
 // takeB marks and returns the first unused B entry with key k that ok accepts.

@@ -188,6 +188,31 @@ func TestCompare(t *testing.T) {
 			matched: 2, covers: true,
 		},
 		{
+			name: "Unbound logs 0.0.0.0 for its upstream queries",
+			a: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, udp, "0.0.0.0:30764", srv4, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, udp, "0.0.0.0:30764", srv4, r1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "[::]:30765", srv6, q1},
+			},
+			b: []cmsg{
+				{aq, udp, "192.0.2.54:30764", srv4, q1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30764", srv4, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, udp, "192.0.2.54:30764", srv4, r1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "[fd00:53::54]:30765", srv6, q1},
+			},
+			excused: map[string]int{ReasonNoSource: 3},
+			onlyB:   []string{ReasonNoFlow}, // the AUTH_QUERY view of the same message
+
+			covers: true,
+		},
+		{
+			name:  "unspecified query address still needs the same port",
+			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "0.0.0.0:30764", srv4, q1}},
+			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30766", srv4, q1}},
+			onlyA: []string{"same bytes, different query address 192.0.2.54, query port 30766 (other file #0)"},
+			onlyB: []string{"same bytes, different query address 0.0.0.0, query port 30764 (other file #0)"},
+		},
+		{
 			name:   "both empty",
 			covers: true,
 		},

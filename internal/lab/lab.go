@@ -68,29 +68,15 @@ func New(t testing.TB) *Lab {
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "ip", "iproute2")
 	testenv.NeedTool(t, "ethtool", "ethtool")
-	sweepStale(t)
-	n := labSeq.Add(1)
-	id := fmt.Sprintf("%d%c", os.Getpid(), 'a'+rune(n%26))
+	id := newID(t)
 	l := &Lab{
 		t:        t,
-		Client:   &Netns{Name: netnsPrefix + id + "-cli"},
-		Server:   &Netns{Name: netnsPrefix + id + "-srv"},
+		Client:   newNetns(t, id, "cli"),
+		Server:   newNetns(t, id, "srv"),
 		ClientIf: "vc" + id, // interface names are at most 15 bytes
 		ServerIf: "vs" + id,
 	}
-	for _, ns := range []*Netns{l.Client, l.Server} {
-		ns.t = t
-		mustRun(t, "ip", "netns", "add", ns.Name)
-		name := ns.Name
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-				t.Errorf("lab: delete namespace %s: %v: %s", name, err, out)
-			}
-		})
-		ns.Run(t, "ip", "link", "set", "lo", "up")
-	}
-	mustRun(t, "ip", "link", "add", l.ClientIf, "netns", l.Client.Name, "type", "veth",
-		"peer", "name", l.ServerIf, "netns", l.Server.Name)
+	veth(t, l.Client, l.ClientIf, l.Server, l.ServerIf)
 	l.Client.configure(t, l.ClientIf, ClientMAC, ClientV4, ClientV6)
 	l.Server.configure(t, l.ServerIf, ServerMAC, ServerV4, ServerV6)
 	// Static neighbours: no ARP or neighbour discovery delays the first
@@ -101,15 +87,53 @@ func New(t testing.TB) *Lab {
 	return l
 }
 
+// newID returns a name part unique on this machine: the test process's pid
+// and a per-process sequence letter. It also sweeps namespaces of dead
+// test processes.
+func newID(t testing.TB) string {
+	t.Helper()
+	sweepStale(t)
+	n := labSeq.Add(1)
+	return fmt.Sprintf("%d%c", os.Getpid(), 'a'+rune(n%26))
+}
+
+// newNetns creates a namespace with its loopback up and registers its
+// deletion (which also deletes the veths inside it).
+func newNetns(t testing.TB, id, role string) *Netns {
+	t.Helper()
+	ns := &Netns{t: t, Name: netnsPrefix + id + "-" + role}
+	mustRun(t, "ip", "netns", "add", ns.Name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+			t.Errorf("lab: delete namespace %s: %v: %s", ns.Name, err, out)
+		}
+	})
+	ns.Run(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// veth creates a veth pair with one end in each namespace.
+func veth(t testing.TB, a *Netns, aName string, b *Netns, bName string) {
+	t.Helper()
+	mustRun(t, "ip", "link", "add", aName, "netns", a.Name, "type", "veth", "peer", "name", bName, "netns", b.Name)
+}
+
+// offloadsOff turns off the offloads that make captured frames differ from
+// wire frames.
+func (ns *Netns) offloadsOff(t testing.TB, ifname string) {
+	t.Helper()
+	// Checksum and segmentation offloads make captured (and tc-mirrored)
+	// frames carry partial checksums and exceed the MTU; a sensor on a real
+	// SPAN port never sees those, so the lab must not produce them either.
+	ns.Run(t, "ethtool", "-K", ifname, "rx", "off", "tx", "off", "sg", "off",
+		"tso", "off", "gso", "off", "gro", "off")
+}
+
 // configure addresses one veth end, turns its offloads off and brings it up.
 func (ns *Netns) configure(t testing.TB, ifname, mac string, v4, v6 netip.Addr) {
 	t.Helper()
 	ns.Run(t, "ip", "link", "set", ifname, "address", mac)
-	// Checksum and segmentation offloads make captured frames carry partial
-	// checksums and exceed the MTU; a sensor on a real SPAN port never sees
-	// those, so the lab must not produce them either.
-	ns.Run(t, "ethtool", "-K", ifname, "rx", "off", "tx", "off", "sg", "off",
-		"tso", "off", "gso", "off", "gro", "off")
+	ns.offloadsOff(t, ifname)
 	ns.Run(t, "ip", "addr", "add", netip.PrefixFrom(v4, prefixV4).String(), "dev", ifname)
 	// nodad: the address must be usable at once, or named fails to bind it.
 	ns.Run(t, "ip", "-6", "addr", "add", netip.PrefixFrom(v6, prefixV6).String(), "dev", ifname, "nodad")

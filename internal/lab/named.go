@@ -60,6 +60,13 @@ type Named struct {
 // `dnstap { all; }` and max-udp-size 4096. It returns once named answers.
 func (l *Lab) StartNamed(t testing.TB) *Named {
 	t.Helper()
+	return StartNamed(t, l.Server, ServerV4, ServerV6)
+}
+
+// StartNamed starts named in namespace ns listening on v4 and v6, as
+// Lab.StartNamed does.
+func StartNamed(t testing.TB, ns *Netns, v4, v6 netip.Addr) *Named {
+	t.Helper()
 	named := testenv.NeedTool(t, "named", "bind9")
 	testenv.NeedTool(t, "dig", "bind9-dnsutils")
 	runAs := "bind" // Debian's bind9 package runs named as this user
@@ -81,7 +88,7 @@ func (l *Lab) StartNamed(t testing.TB) *Named {
 	n := &Named{
 		Dir:        dir,
 		DnstapPath: filepath.Join(dir, "named.dnstap"),
-		Addrs:      []netip.Addr{ServerV4, ServerV6},
+		Addrs:      []netip.Addr{v4, v6},
 		Identity:   "lab-bind",
 	}
 	files := map[string]string{
@@ -105,7 +112,7 @@ func (l *Lab) StartNamed(t testing.TB) *Named {
 	}
 	// -g: foreground, log to stderr (so WaitFor can see "running").
 	// -n 1: one worker thread is plenty and spares the shared cores.
-	n.proc = l.Server.Start(t, named, "-g", "-n", "1", "-u", runAs, "-c", filepath.Join(dir, "named.conf"))
+	n.proc = ns.Start(t, named, "-g", "-n", "1", "-u", runAs, "-c", filepath.Join(dir, "named.conf"))
 	// The last start-up line is exactly "<time> running"; an earlier one
 	// says "running as: ...".
 	n.proc.WaitForSuffix(t, " running", namedStartWait)
@@ -154,7 +161,7 @@ func (n *Named) conf() string {
 controls { };
 zone %[8]q { type primary; file %[9]q; };
 zone %[10]q { type primary; file %[11]q; allow-update { 192.0.2.0/24; fd00:53::/64; }; };
-`, d, filepath.Join(d, "named.pid"), filepath.Join(d, "session.key"), ServerV4, ServerV6,
+`, d, filepath.Join(d, "named.pid"), filepath.Join(d, "session.key"), n.Addrs[0], n.Addrs[1],
 		n.DnstapPath, n.Identity, ZoneAuth, ZoneAuth+".db", ZoneUpdate, ZoneUpdate+".db")
 }
 
