@@ -78,6 +78,11 @@ func FuzzHandleFrame(f *testing.F) {
 			f.Add(uint16(tc.link), mustHex(f, tc.frame))
 		}
 	}
+	for _, fc := range fragCases {
+		for _, h := range fc.frames {
+			f.Add(uint16(capture.LinkTypeEthernet), mustHexVar(h))
+		}
+	}
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		s := &checkSink{t: t, frame: data}
 		a := NewAssembler(fuzzConfig(), s)
