@@ -7,16 +7,16 @@ const (
 	dnsHeaderLen      = 12    // RFC 1035 §4.1.1
 	dnsMinQuestionLen = 5     // root name (1) + QTYPE (2) + QCLASS (2), §4.1.2
 	dnsMinRRLen       = 11    // root name (1) + TYPE, CLASS (4) + TTL (4) + RDLENGTH (2), §4.1.3
-	dnsMaxLabelLen    = 63    // §2.3.4
 	dnsMaxNameLen     = 255   // §2.3.4, wire octets including length octets and the root
 	dnsMaxMessageLen  = 65535 // §4.2.2 two-octet length prefix; also the UDP limit
 	// dnsMaxPointers bounds the compression pointers followed in one name.
-	// Pointers must point strictly backwards (below), so a name can never
-	// loop; the bound only caps the work a hostile message can cause. A
-	// valid name of at most 255 octets holds at most 127 labels, and each
-	// pointer must be followed by at least one label of 2 octets before the
-	// next one is useful, so 127 hops covers every legal name.
-	dnsMaxPointers = 127
+	// Pointers must point strictly backwards (skipName), so a name can
+	// never loop, but a hostile message can chain 32767 two-octet pointers
+	// to one another. An encoder points at a suffix it already wrote, so
+	// past the first pointer each one follows at least one label; a name
+	// of at most 255 octets has at most 127 labels (2 octets each, plus the
+	// root), so no legitimate name needs more than 128 hops.
+	dnsMaxPointers = 128
 )
 
 // DNS header flag bits used by plausibleDNS (RFC 1035 §4.1.1, RFC 2535 §6.1).
@@ -141,7 +141,7 @@ func dsoTLVs(msg []byte, h *Header) bool {
 func skipName(msg []byte, off int) int {
 	end := -1     // where the name ends in the message, set at the first pointer
 	nameLen := 0  // wire octets of the uncompressed name so far
-	lowest := off // a pointer must point below every position visited so far
+	lowest := off // where the current run of labels began: a pointer at or after it would loop back
 	hops := 0
 	for {
 		if off >= len(msg) {
