@@ -236,3 +236,46 @@ func TestSocketWriterRedials(t *testing.T) {
 		t.Fatalf("connects %d, want 2", got)
 	}
 }
+
+// TestSocketStuckReceiverNeverBlocksProducer: a receiver that accepts and
+// then never answers the handshake stalls only the Queue's writer; the
+// producer keeps going and what cannot be queued is counted.
+func TestSocketStuckReceiverNeverBlocksProducer(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "stuck.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c // hold it open, never read or answer
+		}
+	}()
+	sw := NewSocketWriter("unix", l.Addr().String(), SocketConfig{DialTimeout: 200 * time.Millisecond})
+	q := NewQueue(sw, QueueConfig{BatchSize: 1, Batches: 2})
+	p := q.Producer()
+	frame := bytes.Repeat([]byte{1}, MaxFrameLen)
+	const n = 100 // 50 minimum-size batches
+	for i := 0; i < n; i++ {
+		if err := p.WriteFrame(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Flush()
+	c := <-accepted
+	defer c.Close()
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := q.Stats()
+	if st.Written() != 0 || st.Dropped() != n {
+		t.Fatalf("written %d dropped %d, want 0 and %d", st.Written(), st.Dropped(), n)
+	}
+	if full := st.c[qcFramesDroppedFull].Load(); full < n-8 {
+		t.Fatalf("only %d frames dropped at the full queue", full)
+	}
+	if socketCounter(sw, "socket_dial_failures") == 0 {
+		t.Fatal("the handshake timeout was not counted")
+	}
+}
