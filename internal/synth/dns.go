@@ -109,7 +109,6 @@ func (g *gen) buildTxn(t *txn, m mode) {
 	q = appendHeader(q, id, flags, 1, 0, 0, b2u(edns))
 	var st msgState
 	nx := false
-	random := false
 	if qtype == typePTR {
 		q, st.apex = g.appendReverse(q)
 		nx = r.IntN(100) < 30
@@ -118,7 +117,6 @@ func (g *gen) buildTxn(t *txn, m mode) {
 		if !big && r.IntN(100) < 15 {
 			// A unique first label: tracking, DGA-like or mistyped names,
 			// which are what make up most NXDOMAINs.
-			random = true
 			start := len(q)
 			q = append(q, 0)
 			for j := 8 + r.IntN(13); j > 0; j-- {
@@ -156,7 +154,7 @@ func (g *gen) buildTxn(t *txn, m mode) {
 		rflags |= rcodeServFail
 	case nx:
 		rflags |= rcodeNXDomain
-		rs, ns = g.appendSOA(rs, &st, random), 1
+		rs, ns = g.appendSOA(rs, &st), 1
 	default:
 		var nodata bool
 		switch qtype {
@@ -168,7 +166,7 @@ func (g *gen) buildTxn(t *txn, m mode) {
 			nodata = !big && r.IntN(100) < 8
 		}
 		if nodata {
-			rs, ns = g.appendSOA(rs, &st, false), 1
+			rs, ns = g.appendSOA(rs, &st), 1
 		} else {
 			rs, an = g.appendAnswers(rs, &st, qtype, m, big)
 		}
@@ -329,7 +327,7 @@ const hexDigit = "0123456789abcdef"
 // appendSOA appends the SOA a negative answer carries in its authority
 // section (RFC 2308 §3). For a name under a registered domain that does not
 // exist the SOA is the domain's; random names sit under it as well.
-func (g *gen) appendSOA(b []byte, st *msgState, _ bool) []byte {
+func (g *gen) appendSOA(b []byte, st *msgState) []byte {
 	b, at := appendRR(b, st.apex, typeSOA, 900)
 	b = append(b, 3, 'n', 's', '1')
 	b = appendPtr(b, st.apex)

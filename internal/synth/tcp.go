@@ -284,8 +284,8 @@ func (g *gen) buildConn(c *tcpConn, t0 int64, rbuf []byte) []byte {
 		}
 	}
 	c.segs = kept
-	g.countSplits(c.cs, c.qStart, c.segs, false)
-	g.countSplits(c.ss, c.rStart, c.segs, true)
+	g.countSplits(c.qStart, c.segs, false)
+	g.countSplits(c.rStart, c.segs, true)
 	c.left = len(c.segs)
 	return rbuf
 }
@@ -318,7 +318,7 @@ func (c *tcpConn) write(fromSrv bool, t int64, from, to int32, lastT, rtt int64)
 // more than one segment and the segments holding more than one message
 // start. starts ends with the stream length; segs of one side are in
 // stream order.
-func (g *gen) countSplits(stream []byte, starts []int32, segs []tcpSeg, fromSrv bool) {
+func (g *gen) countSplits(starts []int32, segs []tcpSeg, fromSrv bool) {
 	m := 0 // index of the message holding the segment start
 	lastSplit := -1
 	for i := range segs {
@@ -344,7 +344,6 @@ func (g *gen) countSplits(stream []byte, starts []int32, segs []tcpSeg, fromSrv 
 			g.sum.SharedSegments++
 		}
 	}
-	_ = stream
 }
 
 // writeSeg writes segment i of c and reports whether it was the last.
