@@ -115,8 +115,10 @@ type LiveConfig struct {
 	FanoutGroup uint16
 	// Filter is a classic BPF program attached in the kernel before the
 	// socket receives anything (package bpf builds the default DNS filter).
-	// Empty means every frame. Note that on AF_PACKET the kernel has already
-	// removed the outer VLAN tag when the filter runs.
+	// Empty means every frame. It must be compiled for the interface's
+	// link type (InterfaceLinkType: raw IP on tun and tunnel devices).
+	// When it runs, the kernel has already removed the outer VLAN tag (see
+	// Frame.VLAN), and in a fanout group has reassembled IPv4 fragments.
 	Filter []bpf.RawInstruction
 	// Promiscuous turns promiscuous mode on through netlink while the
 	// source is open, and off at Close if no one else had it on.
@@ -179,10 +181,11 @@ func (s KernelStats) Add(o KernelStats) KernelStats {
 // Next and Close belong to one goroutine (the worker); KernelStats may be
 // called from any goroutine at any time, also after Close.
 type LiveSource struct {
-	cfg     LiveConfig
-	fd      int
-	ifindex int
-	ring    []byte // mmap'd, shared with the kernel
+	cfg      LiveConfig
+	fd       int
+	ifindex  int
+	linkType LinkType
+	ring     []byte // mmap'd, shared with the kernel
 
 	// Walk state. block is the index of the block being read; pkt is the
 	// offset in the ring of the next packet header in it and left the
@@ -271,6 +274,9 @@ func (s *LiveSource) open() error {
 			return fmt.Errorf("SO_ATTACH_FILTER (%d instructions): %w", len(prog), err)
 		}
 	}
+	if s.linkType, err = hardwareLinkType(fd, cfg.Interface); err != nil {
+		return err
+	}
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: s.ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
 		if err == unix.ENODEV || err == unix.ENXIO {
@@ -302,6 +308,52 @@ func (s *LiveSource) open() error {
 	// socket; nothing to discard.
 	s.pollfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}
 	return nil
+}
+
+// errLinkType: the interface's hardware type has no link type we decode.
+var errLinkType = errors.New("unsupported hardware type")
+
+// hardwareLinkType maps the interface's ARPHRD_* type (SIOCGIFHWADDR, as
+// libpcap does) to the link type of the frames a SOCK_RAW packet socket
+// reads from it: the device's own link header, or none for devices
+// without one (tun, WireGuard, IP-in-IP), whose frames start at the IP
+// header.
+func hardwareLinkType(fd int, name string) (LinkType, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return 0, fmt.Errorf("SIOCGIFHWADDR: %w", err)
+	}
+	switch hw := ifr.Uint16(); hw {
+	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
+		return LinkTypeEthernet, nil
+	case unix.ARPHRD_NONE, unix.ARPHRD_RAWIP, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT:
+		return LinkTypeRaw, nil
+	default:
+		return 0, fmt.Errorf("%w %d (ARPHRD_*)", errLinkType, hw)
+	}
+}
+
+// InterfaceLinkType returns the link type of the frames a LiveSource on
+// the named interface will hand out (Ethernet, or raw IP for interfaces
+// without a link header), so that a filter can be compiled for it before
+// OpenLive. It looks in the calling thread's network namespace.
+func InterfaceLinkType(name string) (LinkType, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("capture: link type of %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	lt, err := hardwareLinkType(fd, name)
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			err = fmt.Errorf("%w (%w)", ErrNoLink, err)
+		}
+		return 0, fmt.Errorf("capture: link type of %s: %w", name, err)
+	}
+	return lt, nil
 }
 
 // release frees what open got, in reverse order, without reading stats.
@@ -382,6 +434,10 @@ func (s *LiveSource) readStatsLocked() {
 	s.stats.QueueFreezes += uint64(st.Freeze_q_cnt)
 }
 
+// LinkType returns the link type of the frames Next hands out: Ethernet,
+// or raw IP for interfaces without a link header.
+func (s *LiveSource) LinkType() LinkType { return s.linkType }
+
 // Next fills f with the next frame. f.Data aliases the ring and is valid
 // only until the next call to Next or Close; f.Timestamp is the kernel's
 // receive time in nanoseconds; f.VLAN is the outer 802.1Q/802.1ad VLAN ID
@@ -411,7 +467,7 @@ func (s *LiveSource) Next(f *Frame) error {
 	f.Data = ring[start:end:end]
 	f.Timestamp = int64(h.Sec)*1e9 + int64(h.Nsec)
 	f.WireLen = int(h.Len)
-	f.LinkType = LinkTypeEthernet
+	f.LinkType = s.linkType
 	f.Interface = s.cfg.Index
 	f.VLAN = 0
 	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {

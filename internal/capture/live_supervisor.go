@@ -145,7 +145,7 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 
 // permanent reports whether an open error cannot go away by waiting.
 func permanent(err error) bool {
-	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) ||
+	return errors.Is(err, errLinkType) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) ||
 		errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EPROTONOSUPPORT)
 }
 

@@ -456,3 +456,84 @@ func TestLiveFanoutDefrag(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveLinkTypes captures on interfaces of other hardware types: the
+// loopback (an Ethernet header of zeros) and a tun device (no link header:
+// frames are raw IP).
+func TestLiveLinkTypes(t *testing.T) {
+	l := newLiveLab(t)
+	const tunName = "tunlive0"
+	var tunFD int
+	var err error
+	inNetns(t, l.Server.Name, func() {
+		if tunFD, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+			return
+		}
+		var ifr *unix.Ifreq
+		if ifr, err = unix.NewIfreq(tunName); err != nil {
+			return
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		err = unix.IoctlIfreq(tunFD, unix.TUNSETIFF, ifr)
+	})
+	if err != nil {
+		t.Fatalf("tun: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(tunFD) })
+	ipRun(t, "-n", l.Server.Name, "link", "set", tunName, "up")
+
+	loopback := netip.MustParseAddr("127.0.0.1")
+	cases := []struct {
+		name     string
+		iface    string
+		linkType LinkType
+		send     func(t *testing.T, payload []byte)
+	}{
+		{"loopback", "lo", LinkTypeEthernet, func(t *testing.T, payload []byte) {
+			c := dialUDP(t, l.Server.Name, netip.AddrPortFrom(loopback, 0), netip.AddrPortFrom(loopback, 53))
+			if _, err := c.Write(payload); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"tun", tunName, LinkTypeRaw, func(t *testing.T, payload []byte) {
+			src, dst := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+			pkt := append([]byte{0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0}, src.Addr().AsSlice()...)
+			pkt = append(pkt, dst.Addr().AsSlice()...)
+			pkt = append(pkt, udpHeader(src, dst, payload)...)
+			binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+			if _, err := unix.Write(tunFD, pkt); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var lt LinkType
+			inNetns(t, l.Server.Name, func() { lt, err = InterfaceLinkType(tc.iface) })
+			if err != nil || lt != tc.linkType {
+				t.Fatalf("InterfaceLinkType: %d, %v; want %d", lt, err, tc.linkType)
+			}
+			s := openLive(t, l.Server.Name, LiveConfig{Interface: tc.iface, BlockSize: 1 << 16, NumBlocks: 4, PollTimeout: 20 * time.Millisecond})
+			if s.LinkType() != tc.linkType {
+				t.Fatalf("LinkType %d, want %d", s.LinkType(), tc.linkType)
+			}
+			payload := []byte("link type " + tc.name)
+			tc.send(t, payload)
+			ok := captureUntil(t, s.Next, 3*time.Second, func(f *Frame) bool {
+				if f.LinkType != tc.linkType {
+					t.Errorf("frame LinkType %d, want %d", f.LinkType, tc.linkType)
+				}
+				b := f.Data
+				if tc.linkType == LinkTypeRaw {
+					// Prepend an Ethernet header of zeros so parseUDP4 reads it.
+					b = append(append(make([]byte, 12), 0x08, 0x00), b...)
+				}
+				u, ok := parseUDP4(b)
+				return ok && bytes.Equal(u.payload, payload) && u.dst.Port() == 53
+			})
+			if !ok {
+				t.Fatal("datagram not captured")
+			}
+		})
+	}
+}
