@@ -95,7 +95,37 @@ func newNgReader(br *bufio.Reader) (*ngReader, error) {
 	if err := r.section(body); err != nil {
 		return nil, err
 	}
+	if err := r.headerBlocks(); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// headerBlocks reads the blocks between the section header and the first
+// packet, so that LinkTypes knows the interfaces a writer describes up front
+// (dumpcap and tcpdump describe all of them there) before the first Next.
+// It stops, without consuming it, at the first packet block or section
+// header, and at the end of the file or a short block, which next reports.
+func (r *ngReader) headerBlocks() error {
+	for {
+		hdr, _ := r.br.Peek(8)
+		if len(hdr) < 8 {
+			return nil
+		}
+		switch r.u32(hdr) {
+		case ngBlockEPB, ngBlockSPB, ngBlockPB, ngBlockSHB:
+			return nil
+		}
+		typ, body, err := r.block()
+		if err != nil {
+			return err
+		}
+		if typ == ngBlockIDB {
+			if err := r.iface(body); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (r *ngReader) u16(b []byte) uint16 {
