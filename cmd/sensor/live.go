@@ -175,6 +175,7 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		w.prod.Flush()
 	}
 	s := liveSummary(o, workers, queue, out, time.Since(start))
+	s.heapAllocs = heapAllocs()
 	closeAll()
 	qerr := queue.Close() // writes what is queued, then closes the writer
 	ferr := out.closeFile()

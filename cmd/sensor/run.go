@@ -182,6 +182,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	s.decode.addSet(asm.Stats())
 	s.pipe.addSet(pipe.Stats())
 	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
+	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
 		s.decode.add("filter_compile_failed", n)
 		fmt.Fprintf(stderr, "sensor: %v\n", match.Errors())

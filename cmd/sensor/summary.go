@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,18 @@ type summary struct {
 	output       *totals // output writer counters
 	outputName   string
 	reopenEvents uint64
+	heapAllocs   uint64 // heap objects allocated by the process so far
+}
+
+// heapAllocs reads the process's total heap allocations, so the summary
+// shows what the per-message path costs in allocations (start-up included).
+func heapAllocs() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // interesting counters are printed in their own lines; the rest, when not
@@ -89,6 +102,9 @@ func (s *summary) print(w io.Writer) {
 	fmt.Fprintf(&b, "  unanswered queries         %12d\n", p["unanswered_expired"]+p["unanswered_evicted"]+p["unanswered_at_end"])
 	fmt.Fprintf(&b, "  responses without query    %12d\n", p["responses_without_query"])
 	fmt.Fprintf(&b, "  frames written             %12d  -> %s\n", p["frames_written"], s.outputName)
+	if msgs := d["messages_udp"] + d["messages_tcp"]; s.heapAllocs > 0 && msgs > 0 {
+		fmt.Fprintf(&b, "  heap allocs                %12d  (%.4f per DNS message, start-up included)\n", s.heapAllocs, float64(s.heapAllocs)/float64(msgs))
+	}
 	var other []string
 	for _, set := range []*totals{s.decode, s.pipe, s.output} {
 		if set == nil {
