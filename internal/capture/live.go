@@ -285,10 +285,12 @@ func (s *LiveSource) open() error {
 		return fmt.Errorf("bind ifindex %d: %w", s.ifindex, err)
 	}
 	if cfg.FanoutGroup != 0 {
-		// A 4-byte int, as the kernel has always accepted. gopacket's
-		// TPacket.SetFanout passes a Go int (8 bytes): kernels from 5.9 read
-		// that as struct fanout_args, older ones (RHEL 8, Ubuntu 20.04)
-		// require optlen == sizeof(int) and answer EINVAL.
+		// A 4-byte int (group ID in the low 16 bits, type and flags in the
+		// high 16), which every kernel with PACKET_FANOUT accepts.
+		// gopacket's TPacket.SetFanout passes a Go int, 8 bytes: recent
+		// kernels read those as struct fanout_args (max_num_members 0:
+		// the default), older ones (before 5.11 per DESIGN.md: RHEL 8,
+		// Ubuntu 20.04) require optlen == sizeof(int) and answer EINVAL.
 		arg := int(cfg.FanoutGroup) | fanoutHashDefrag<<16
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 			// EINVAL here also means the group exists with another type or
