@@ -183,7 +183,7 @@ func mapReadErr(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return ErrTruncated
 	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
-		return fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+		return fmt.Errorf("%w: %w", ErrCorrupt, err) // "gzip: invalid checksum"
 	case errors.Is(err, ErrTruncated), errors.Is(err, ErrCorrupt):
 		return err
 	}

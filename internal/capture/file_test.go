@@ -651,6 +651,8 @@ func TestFileSourceBadFiles(t *testing.T) {
 	binary.LittleEndian.PutUint32(badTrailer[len(badTrailer)-4:], 999)
 	badIface := cat(ngSHB(binary.LittleEndian), ngEPB(binary.LittleEndian, 0, 0, pktA, 5))
 	capOverWire := pcapFile(binary.LittleEndian, false, 1, []rec{{0, pktA, 60, 0, 0}, {0, pktA, 2, 0, 0}})
+	badCRC := gzipBytes(t, pcapFile(binary.LittleEndian, false, 1, []rec{{0, pktA, 60, 0, 0}}))
+	badCRC[len(badCRC)-8] ^= 0xff // RFC 1952 §2.3.1: CRC32, then ISIZE, end the member
 	badBOM := ngSHB(binary.LittleEndian)
 	badBOM[8] = 0
 	tests := []struct {
@@ -664,6 +666,7 @@ func TestFileSourceBadFiles(t *testing.T) {
 		{"gzipped garbage", gzipBytes(t, []byte("hello, world, not a pcap")), ErrNotCapture, "capture: f: not a pcap or pcapng file"},
 		{"gzipped empty", gzipBytes(t, nil), ErrEmpty, "capture: f: empty file"},
 		{"gzip header only", []byte{0x1f, 0x8b}, ErrTruncated, "capture: f: gzip header: truncated record"},
+		{"gzip bad checksum", badCRC, ErrCorrupt, "capture: f: packet 2: corrupt record: gzip: invalid checksum"},
 		{"pcapng bad trailer", badTrailer, ErrCorrupt, "capture: f: packet 4: corrupt record: pcapng: block trailer length differs from header"},
 		{"pcapng packet before interface", badIface, ErrCorrupt, "capture: f: packet 1: corrupt record: pcapng: packet names an interface"},
 		{"pcapng bad byte order", badBOM, ErrCorrupt, "capture: f: corrupt record: pcapng: bad byte-order magic"},
