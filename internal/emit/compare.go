@@ -35,7 +35,8 @@ const (
 	ReasonTypeDiffers = "type differs: no known reason"
 	// ReasonNoSource: A logged the message without a query address (0.0.0.0
 	// or ::), as Unbound does for the queries it sends upstream; B has it
-	// with the same query port and everything else equal.
+	// with everything else equal (the query port too where A has the real
+	// one: Unbound logs port 53 for IPv6).
 	ReasonNoSource = "query address unspecified in A (Unbound logs none for its upstream queries)"
 	// ReasonNoFlow: the other file has no message at all between these two
 	// endpoints over this protocol (lost by capture, or never sent there).
@@ -296,28 +297,39 @@ func Compare(a, b io.Reader, opts CompareOptions) (*CompareReport, error) {
 	return r, nil
 }
 
-// matchNoSource gives the A messages that carry no query address (Unbound
-// logs 0.0.0.0 or :: and only the source port for the queries it sends
-// upstream: it does not know which local address the kernel chose) a
-// second chance: the same message with any query address and the same
-// query port. It returns the A indexes still unmatched.
+// matchNoSource gives the A messages that carry no query address a second
+// chance. Unbound (1.17) logs 0.0.0.0 and the real source port for the
+// IPv4 queries it sends upstream, and [::]:53 for IPv6 ones: it does not
+// know which local address (and, over IPv6, port) the kernel chose. Such a
+// message matches the same message with any query address, preferring the
+// same query port. It returns the A indexes still unmatched.
 func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []CompareEntry, usedB []bool, strict bool) []int {
-	byKey := map[compareKey][]int{}
+	any := false
 	for _, i := range onlyA {
-		if !ea[i].Query.Addr().IsUnspecified() {
-			continue
+		if ea[i].Query.Addr().IsUnspecified() {
+			any = true
+			break
 		}
-		for j := range eb {
-			if !usedB[j] {
-				k := eb[j].key()
-				k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
-				byKey[k] = append(byKey[k], j)
-			}
-		}
-		break
 	}
-	if len(byKey) == 0 {
+	if !any {
 		return onlyA
+	}
+	// Two indexes: query address cleared, and query address and port cleared.
+	withPort, noPort := map[compareKey][]int{}, map[compareKey][]int{}
+	clear := func(k compareKey, port bool) compareKey {
+		if port {
+			k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
+		} else {
+			k.query = netip.AddrPort{}
+		}
+		return k
+	}
+	for j := range eb {
+		if !usedB[j] {
+			k := eb[j].key()
+			withPort[clear(k, true)] = append(withPort[clear(k, true)], j)
+			noPort[clear(k, false)] = append(noPort[clear(k, false)], j)
+		}
 	}
 	var still []int
 	for _, i := range onlyA {
@@ -326,10 +338,17 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 			continue
 		}
 		k := ea[i].key()
-		k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
-		j, ok := takeB(byKey, k, eb, usedB, func(e *CompareEntry) bool { return e.Type == ea[i].Type })
+		sameType := func(e *CompareEntry) bool { return e.Type == ea[i].Type }
+		anyType := func(*CompareEntry) bool { return true }
+		j, ok := takeB(withPort, clear(k, true), eb, usedB, sameType)
 		if !ok {
-			j, ok = takeB(byKey, k, eb, usedB, func(*CompareEntry) bool { return true })
+			j, ok = takeB(noPort, clear(k, false), eb, usedB, sameType)
+		}
+		if !ok {
+			j, ok = takeB(withPort, clear(k, true), eb, usedB, anyType)
+		}
+		if !ok {
+			j, ok = takeB(noPort, clear(k, false), eb, usedB, anyType)
 		}
 		if !ok {
 			still = append(still, i)

@@ -206,11 +206,26 @@ func TestCompare(t *testing.T) {
 			covers: true,
 		},
 		{
-			name:  "unspecified query address still needs the same port",
+			name: "unspecified query address prefers the same port",
+			a: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, udp, "0.0.0.0:30764", srv4, q1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "[::]:53", srv6, q2}, // Unbound's IPv6 upstream queries
+			},
+			b: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30766", srv4, q1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30764", srv4, q1},
+				{dnstap.Message_FORWARDER_QUERY, udp, "[fd00:53::54]:4000", srv6, q2},
+			},
+			excused: map[string]int{ReasonNoSource: 2},
+			onlyB:   []string{ReasonNoFlow}, // the port-30766 one: A's went to port 30764
+			covers:  true,
+		},
+		{
+			name:  "unspecified query address still needs the same bytes and responder",
 			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "0.0.0.0:30764", srv4, q1}},
-			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30766", srv4, q1}},
-			onlyA: []string{"same bytes, different query address 192.0.2.54, query port 30766 (other file #0)"},
-			onlyB: []string{"same bytes, different query address 0.0.0.0, query port 30764 (other file #0)"},
+			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30764", "192.0.2.54:53", q1}},
+			onlyA: []string{"same bytes, different query address 192.0.2.54, response address 192.0.2.54 (other file #0)"},
+			onlyB: []string{"same bytes, different query address 0.0.0.0, response address 192.0.2.53 (other file #0)"},
 		},
 		{
 			name:   "both empty",
