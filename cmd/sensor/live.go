@@ -189,15 +189,7 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	return nil
 }
 
-func queueDrops(q *emit.Queue) uint64 {
-	var n uint64
-	q.Stats().Each(func(name string, v uint64) {
-		if name == "queue_frames_dropped_full" || name == "queue_frames_dropped_too_large" {
-			n += v
-		}
-	})
-	return n
-}
+func queueDrops(q *emit.Queue) uint64 { return q.Stats().Dropped() }
 
 func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink, elapsed time.Duration) *summary {
 	s := &summary{

@@ -73,7 +73,7 @@ func (s *sink) closeFile() error {
 	return f.Close()
 }
 
-// runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q]`.
+// runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q|-p]`.
 func runRead(args []string, stdout, stderr io.Writer) error {
 	format := emit.TextQuiet
 	var path string
@@ -83,11 +83,13 @@ func runRead(args []string, stdout, stderr io.Writer) error {
 			format = emit.TextYAML
 		case "-j":
 			format = emit.TextJSON
-		case "-q", "-p":
+		case "-q":
 			format = emit.TextQuiet
+		case "-p":
+			format = emit.TextPrint
 		default:
 			if len(a) > 1 && a[0] == '-' {
-				return usagef("read: unknown flag %s (want -y, -j or -q)", a)
+				return usagef("read: unknown flag %s (want -y, -j, -q or -p)", a)
 			}
 			if path != "" {
 				return usagef("read: one file at a time")
@@ -96,7 +98,7 @@ func runRead(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if path == "" {
-		return usagef("read: which file? (sensor read FILE [-y|-j|-q]; - is stdin)")
+		return usagef("read: which file? (sensor read FILE [-y|-j|-q|-p]; - is stdin)")
 	}
 	var r io.Reader = os.Stdin
 	if path != "-" {
