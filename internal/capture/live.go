@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,18 @@ const (
 	// should also call KernelStats periodically (at least once a minute).
 	statsEveryBlocks = 64
 )
+
+// FanoutGroupFor returns a fanout group ID for the i-th interface this
+// process captures on. IDs are shared by every process in the network
+// namespace, and a group belongs to one interface, so the ID mixes the
+// process ID with i; it is never 0, which LiveConfig reads as "no fanout".
+func FanoutGroupFor(i int) uint16 {
+	id := uint16(os.Getpid())*16 + uint16(i)
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
 
 // LiveConfig describes one AF_PACKET capture socket.
 type LiveConfig struct {

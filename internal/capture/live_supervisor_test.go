@@ -268,3 +268,51 @@ collect:
 		t.Errorf("watcher dropped %d events", w.Dropped())
 	}
 }
+
+// TestSupervisorWaitsForInterface starts a Supervisor on an interface that
+// does not exist yet: NewSupervisor succeeds, Next returns ErrTimeout at
+// the poll-timeout pace (no spinning) until the interface appears and is
+// up, and then frames. Waiting before the first socket is not a gap.
+func TestSupervisorWaitsForInterface(t *testing.T) {
+	l := newLiveLab(t)
+	enterNetns(t, l.Server.Name)
+	const name = "late1"
+	sup, err := NewSupervisor(SupervisorConfig{
+		Live:       LiveConfig{Interface: name, BlockSize: 1 << 16, NumBlocks: 2, PollTimeout: 20 * time.Millisecond},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	var f Frame
+	start := time.Now()
+	calls := 0
+	for time.Since(start) < 200*time.Millisecond {
+		if err := sup.Next(&f); err != ErrTimeout {
+			t.Fatalf("Next without the interface: %v, want ErrTimeout", err)
+		}
+		calls++
+	}
+	// 200 ms at one call per backoff or poll timeout (≥ 10 ms) is at most
+	// about 20 calls; a spinning loop makes thousands.
+	if calls > 40 {
+		t.Fatalf("%d calls to Next in 200 ms without an interface: spinning", calls)
+	}
+	if st := sup.Stats(); st.Open || st.OpenErrors == 0 {
+		t.Fatalf("stats %+v before the interface exists", st)
+	}
+	ipRun(t, "-n", l.Server.Name, "link", "add", name, "type", "veth", "peer", "name", name+"p")
+	ipRun(t, "-n", l.Server.Name, "link", "set", name+"p", "up")
+	ipRun(t, "-n", l.Server.Name, "link", "set", name, "up")
+	deadline := time.Now().Add(3 * time.Second)
+	for !sup.Stats().Open && time.Now().Before(deadline) {
+		if err := sup.Next(&f); err != nil && err != ErrTimeout {
+			t.Fatal(err)
+		}
+	}
+	st := sup.Stats()
+	if !st.Open || st.Reopens != 0 || st.Gap != 0 {
+		t.Fatalf("stats %+v after the interface came up: want open, no re-open, no gap", st)
+	}
+}
