@@ -60,13 +60,14 @@ func Example() {
 					case nil:
 						_ = f // hand f to this worker's reassembly; f.Data is valid until the next call
 					case capture.ErrTimeout:
-						// idle, or no socket right now: loop to check ctx
+						// Idle, or no socket right now (a socket change always
+						// passes through here): log changes, then check ctx.
+						for len(sup.Events()) > 0 {
+							log.Print(<-sup.Events()) // socket lost / reopened after a gap
+						}
 					default:
 						log.Print(err)
 						return
-					}
-					for len(sup.Events()) > 0 {
-						log.Print(<-sup.Events()) // socket lost / reopened after a gap
 					}
 				}
 				st := sup.Stats() // for the summary: Kernel.Packets/Drops/QueueFreezes, Reopens, Gap
