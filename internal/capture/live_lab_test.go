@@ -319,3 +319,18 @@ func captureUntil(t testing.TB, next func(*Frame) error, timeout time.Duration, 
 	}
 	return false
 }
+
+// waitKernel waits until the kernel has counted at least n frames on s
+// since it was opened (each is in the ring or dropped), then for the block
+// timer to hand over the last, partly filled block.
+func waitKernel(t testing.TB, s *LiveSource, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.KernelStats().Packets < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("kernel counted %d frames, want %d", s.KernelStats().Packets, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(3 * DefaultBlockTimeout)
+}

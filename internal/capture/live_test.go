@@ -286,7 +286,7 @@ func TestLiveKernelDrops(t *testing.T) {
 	for i := range sent {
 		in.sendUDP4(t, 0, from, to, fmt.Appendf(nil, "drop test %d", i))
 	}
-	time.Sleep(3 * DefaultBlockTimeout) // let the timer hand over the last block
+	waitKernel(t, src, sent)
 	read := 0
 	captureUntil(t, src.Next, 500*time.Millisecond, func(*Frame) bool { read++; return false })
 	st := src.KernelStats()
@@ -357,7 +357,7 @@ func TestLiveNextAllocs(t *testing.T) {
 	for i := range runs + 100 {
 		in.sendUDP4(t, uint16(i%2)*testVLAN, from, to, []byte("allocation test payload"))
 	}
-	time.Sleep(3 * DefaultBlockTimeout)
+	waitKernel(t, src, runs+100)
 	var f Frame
 	frames, tagged := 0, 0
 	allocs := testing.AllocsPerRun(runs, func() {
@@ -394,7 +394,7 @@ func BenchmarkLiveNext(b *testing.B) {
 		for i := range n {
 			in.sendUDP4(b, uint16(i%2)*testVLAN, from, to, payload)
 		}
-		time.Sleep(3 * DefaultBlockTimeout)
+		waitKernel(b, src, uint64(done+n))
 		b.StartTimer()
 		for got := 0; got < n; {
 			switch err := src.Next(&f); err {
