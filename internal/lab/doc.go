@@ -1,12 +1,25 @@
-// Package lab builds throwaway network labs for tests: network namespaces
-// joined by a veth pair, documentation and ULA addresses that never leave
-// the namespaces, a real BIND writing its own dnstap, tcpdump captures, and
-// dig/kdig/nsupdate clients.
+// Package lab builds throwaway network labs for tests, with real servers:
 //
-// Everything a Lab creates is torn down through t.Cleanup, in reverse order
+//   - New: a client and a server namespace joined by one veth pair.
+//   - NewSPAN: client, authoritative and resolver hosts on a Linux bridge
+//     whose every port is mirrored (tc mirred) to a SPAN port in a monitor
+//     namespace, as a sensor on a switch's mirror port sees traffic.
+//   - StartNamed: BIND, authoritative, writing its own dnstap file.
+//   - StartUnbound: Unbound forwarding to BIND, its dnstap written by
+//     fstrm_capture.
+//   - StartCapture (tcpdump), Dig, Kdig, NSUpdate in any namespace.
+//
+// Addresses come from the documentation ranges and a ULA prefix, exist only
+// inside the namespaces, and no route leads out. Every veth has its
+// checksum and segmentation offloads off, MAC addresses are fixed and
+// neighbours static, so captures look like wire traffic and are
+// reproducible.
+//
+// Everything a lab creates is torn down through t.Cleanup, in reverse order
 // of creation, whether the test passes or fails: processes are stopped first,
 // then the namespaces (and with them the veths) are deleted. Names carry the
-// test process's pid, so parallel test binaries on one machine do not collide.
+// test process's pid, so parallel test binaries on one machine do not
+// collide, and namespaces left by a killed test binary are swept.
 //
 // The package needs root and the Debian tools named in each helper; helpers
 // skip through testenv (a failure when SENSOR_E2E=require) when one is
