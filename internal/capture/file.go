@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
-
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Errors a FileSource wraps, so that callers decide with errors.Is. The
@@ -63,12 +61,11 @@ type FileSource struct {
 	size   int64
 	gz     *gzip.Reader
 
-	pcap *pcapgo.Reader // classic pcap: pcapgo holds zero-alloc here
-	ng   *ngReader      // pcapng: our own reader, see ngread.go for why
+	pcap *pcapReader // classic pcap (file_pcap.go says why not pcapgo)
+	ng   *ngReader   // pcapng (file_ng.go says why not pcapgo)
 
-	pcapLink LinkType
-	stats    FileStats
-	err      error // sticky: once the file failed or ended, Next repeats this
+	stats FileStats
+	err   error // sticky: once the file failed or ended, Next repeats this
 }
 
 // countingReader counts the bytes read from the file itself (compressed bytes
@@ -127,9 +124,9 @@ func (s *FileSource) open(r io.Reader) error {
 		return s.fileErr(ErrEmpty)
 	}
 	if len(head) >= 2 && head[0] == gzipMagic0 && head[1] == gzipMagic1 {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return s.fileErr(fmt.Errorf("gzip header: %w", mapReadErr(err)))
+		gz, gerr := gzip.NewReader(br)
+		if gerr != nil {
+			return s.fileErr(fmt.Errorf("gzip header: %w", mapReadErr(gerr)))
 		}
 		gz.Multistream(true)
 		s.gz = gz
@@ -141,7 +138,7 @@ func (s *FileSource) open(r io.Reader) error {
 	}
 	if len(head) < 4 {
 		if err != nil && err != io.EOF {
-			return s.fileErr(err)
+			return s.fileErr(mapReadErr(err))
 		}
 		return s.fileErr(ErrNotCapture)
 	}
@@ -154,30 +151,20 @@ func (s *FileSource) open(r io.Reader) error {
 		}
 		s.ng = ng
 	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
-		// pcapgo.NewReader wraps br in a bufio.Reader of 4 KiB, which
-		// bufio.NewReader returns unchanged because br is larger, and peeks
-		// for gzip again, which cannot match a pcap magic.
-		pr, err := pcapgo.NewReader(br)
+		pr, err := newPcapReader(br)
 		if err != nil {
 			return s.fileErr(mapReadErr(err))
 		}
-		// libpcap's MAXIMUM_SNAPLEN: a file that declares a smaller snaplen
-		// but holds longer records (dpkt does this) is still read, as
-		// tcpdump and Wireshark read it.
-		if pr.Snaplen() < 262144 {
-			pr.SetSnaplen(262144)
-		}
 		s.pcap = pr
-		s.pcapLink = LinkType(pr.LinkType())
 	default:
 		return s.fileErr(ErrNotCapture)
 	}
 	return nil
 }
 
-// mapReadErr turns what io and pcapgo return into our sentinels: a short
-// read anywhere means the file was cut; anything else pcapgo reports (its
-// errors are fmt strings) is a corrupt record.
+// mapReadErr turns what the readers return into our sentinels: a short read
+// anywhere means the file was cut; a damaged gzip stream is corrupt; an I/O
+// error from the file itself stays what it is.
 func mapReadErr(err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
@@ -213,22 +200,14 @@ func (s *FileSource) Next(f *Frame) error {
 	if s.err != nil {
 		return s.err
 	}
+	var err error
 	if s.ng != nil {
-		if err := s.ng.next(f); err != nil {
-			return s.fail(err)
-		}
+		err = s.ng.next(f)
 	} else {
-		data, ci, err := s.pcap.ZeroCopyReadPacketData()
-		if err != nil {
-			return s.fail(err)
-		}
-		f.Data = data
-		// UnixNano on a value: time.Time is a struct, no allocation.
-		f.Timestamp = ci.Timestamp.UnixNano()
-		f.WireLen = ci.Length
-		f.LinkType = s.pcapLink
-		f.Interface = 0
-		f.VLAN = 0
+		err = s.pcap.next(f)
+	}
+	if err != nil {
+		return s.fail(err)
 	}
 	s.stats.Packets++
 	s.stats.Bytes += uint64(len(f.Data))
@@ -236,8 +215,8 @@ func (s *FileSource) Next(f *Frame) error {
 }
 
 // fail records the error Next returns from now on. Only io.EOF at a record
-// boundary is a clean end; pcapgo reports a cut record header or data as
-// io.ErrUnexpectedEOF, and our pcapng reader does the same.
+// boundary is a clean end; both readers report a cut header or record as
+// io.ErrUnexpectedEOF.
 func (s *FileSource) fail(err error) error {
 	if err == io.EOF {
 		s.err = io.EOF
@@ -306,5 +285,5 @@ func (s *FileSource) LinkTypes() []LinkType {
 		}
 		return out
 	}
-	return []LinkType{s.pcapLink}
+	return []LinkType{s.pcap.link}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
-	"slices"
 )
 
 // The pcapng reader is ours rather than pcapgo.NgReader because the latter
@@ -37,10 +36,6 @@ const (
 	// ngMaxBlock is libpcap's limit on a pcapng block (16 MiB, its
 	// INITIAL_MAX_BLOCKSIZE); a larger length is corruption, not data.
 	ngMaxBlock = 16 << 20
-	// ngGrowStep bounds how far the scratch buffer for blocks larger than
-	// the read buffer grows ahead of the bytes actually read, so that a
-	// short file declaring a 16 MiB block cannot make us allocate 16 MiB.
-	ngGrowStep = 1 << 20
 )
 
 // Sentinels for the ways a pcapng file is corrupt. They wrap ErrCorrupt.
@@ -200,7 +195,7 @@ func (r *ngReader) block() (uint32, []byte, error) {
 		// b stays intact until the next Peek refills the buffer.
 		_, _ = r.br.Discard(int(n))
 	} else {
-		if b, err = r.readLarge(int(n)); err != nil {
+		if b, err = readLarge(r.br, &r.scratch, int(n)); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -208,27 +203,6 @@ func (r *ngReader) block() (uint32, []byte, error) {
 		return 0, nil, errNgBadTrailer
 	}
 	return typ, b[8 : n-4], nil
-}
-
-// readLarge reads an n-byte block that does not fit the read buffer into
-// the scratch buffer, growing it only as bytes arrive.
-func (r *ngReader) readLarge(n int) ([]byte, error) {
-	b := r.scratch[:0]
-	for len(b) < n {
-		step := min(n-len(b), ngGrowStep)
-		b = slices.Grow(b, step)
-		m, err := io.ReadFull(r.br, b[len(b):len(b)+step])
-		b = b[:len(b)+m]
-		if err != nil {
-			r.scratch = b
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-	}
-	r.scratch = b
-	return b, nil
 }
 
 // section starts a new section from an SHB body: interfaces are numbered

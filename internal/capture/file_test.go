@@ -421,6 +421,16 @@ func multiNg(order binary.AppendByteOrder) ([]byte, []rec) {
 func TestFileSourceFormats(t *testing.T) {
 	const ts = 1700000000*1e9 + 123456789
 	tsMicro := int64(ts) / 1000 * 1000
+	bigPkt := make([]byte, 262144) // libpcap's maximum snaplen
+	huge := make([]byte, 300000)   // larger than the read buffer: read through the scratch buffer
+	for i := range huge {
+		huge[i] = byte(i * 7)
+	}
+	copy(bigPkt, huge)
+	hugePcap := pcapFile(binary.BigEndian, true, 1, []rec{{ts, huge, 300000, 0, 0}, {ts, pktA, 5, 0, 0}})
+	binary.BigEndian.PutUint32(hugePcap[16:], 1<<20) // declares a snaplen that allows it
+	le := binary.LittleEndian
+	hugeNg := cat(ngSHB(le), ngIDB(le, LinkTypeEthernet, 0), ngEPB(le, 0, 5, huge, 300000), ngEPB(le, 0, 6, pktA, 5))
 	leNg, leNgWant := multiNg(binary.LittleEndian)
 	beNg, beNgWant := multiNg(binary.BigEndian)
 	twoSections := cat(leNg, beNg)
@@ -439,7 +449,17 @@ func TestFileSourceFormats(t *testing.T) {
 			[]rec{{ts, pktC, 6, LinkTypeLinuxSLL2, 0}}},
 		{"pcap unknown link type", pcapFile(binary.LittleEndian, true, 147, []rec{{ts, pktC, 6, 0, 0}}),
 			[]rec{{ts, pktC, 6, 147, 0}}},
+		{"pcap FCS bits in link type", pcapFile(binary.LittleEndian, true, 1|0x14000000, []rec{{ts, pktC, 6, 0, 0}}),
+			[]rec{{ts, pktC, 6, LinkTypeEthernet, 0}}},
+		{"pcap capture length over wire length", pcapFile(binary.LittleEndian, true, 1, []rec{{ts, pktA, 2, 0, 0}}),
+			[]rec{{ts, pktA, 5, LinkTypeEthernet, 0}}},
+		{"pcap large record", pcapFile(binary.LittleEndian, true, 1, []rec{{ts, bigPkt, 300000, 0, 0}, {ts, pktA, 5, 0, 0}}),
+			[]rec{{ts, bigPkt[:262144], 300000, LinkTypeEthernet, 0}, {ts, pktA, 5, LinkTypeEthernet, 0}}},
 		{"pcap header only", pcapFile(binary.LittleEndian, false, 1, nil), nil},
+		{"pcap record larger than the read buffer", hugePcap,
+			[]rec{{ts, huge, 300000, LinkTypeEthernet, 0}, {ts, pktA, 5, LinkTypeEthernet, 0}}},
+		{"pcapng block larger than the read buffer", hugeNg,
+			[]rec{{5000, huge, 300000, LinkTypeEthernet, 0}, {6000, pktA, 5, LinkTypeEthernet, 0}}},
 		{"pcapng little-endian mixed", leNg, leNgWant},
 		{"pcapng big-endian mixed", beNg, beNgWant},
 		{"pcapng two sections", twoSections, append(append([]rec{}, leNgWant...), beNgWant...)},
@@ -650,7 +670,9 @@ func TestFileSourceBadFiles(t *testing.T) {
 	badTrailer := bytes.Clone(leNg)
 	binary.LittleEndian.PutUint32(badTrailer[len(badTrailer)-4:], 999)
 	badIface := cat(ngSHB(binary.LittleEndian), ngEPB(binary.LittleEndian, 0, 0, pktA, 5))
-	capOverWire := pcapFile(binary.LittleEndian, false, 1, []rec{{0, pktA, 60, 0, 0}, {0, pktA, 2, 0, 0}})
+	tooLong := pcapFile(binary.LittleEndian, false, 1, []rec{{0, pktA, 60, 0, 0}, {0, make([]byte, 262145), 262145, 0, 0}})
+	badVersion := pcapFile(binary.BigEndian, false, 1, nil)
+	badVersion[5] = 3
 	badCRC := gzipBytes(t, pcapFile(binary.LittleEndian, false, 1, []rec{{0, pktA, 60, 0, 0}}))
 	badCRC[len(badCRC)-8] ^= 0xff // RFC 1952 §2.3.1: CRC32, then ISIZE, end the member
 	badBOM := ngSHB(binary.LittleEndian)
@@ -670,7 +692,8 @@ func TestFileSourceBadFiles(t *testing.T) {
 		{"pcapng bad trailer", badTrailer, ErrCorrupt, "capture: f: packet 4: corrupt record: pcapng: block trailer length differs from header"},
 		{"pcapng packet before interface", badIface, ErrCorrupt, "capture: f: packet 1: corrupt record: pcapng: packet names an interface"},
 		{"pcapng bad byte order", badBOM, ErrCorrupt, "capture: f: corrupt record: pcapng: bad byte-order magic"},
-		{"pcap caplen over wire length", capOverWire, ErrCorrupt, "capture: f: packet 2: corrupt record: capture length exceeds original packet length"},
+		{"pcap record over the snap length", tooLong, ErrCorrupt, "capture: f: packet 2: corrupt record: pcap: record longer than the snap length allows"},
+		{"pcap major version 3", badVersion, ErrCorrupt, "capture: f: corrupt record: pcap: unsupported major version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -750,11 +773,16 @@ func TestFileSourceNextZeroAlloc(t *testing.T) {
 	}
 }
 
-// BenchmarkFileSourceNext reports the cost of reading one 120-byte frame.
+// BenchmarkFileSourceNext reports the cost of reading one 120-byte frame
+// from memory, out of the read buffer without a copy: pcap, pcapng and
+// their gzipped forms.
 func BenchmarkFileSourceNext(b *testing.B) {
 	frame := make([]byte, 120)
-	for _, format := range []string{"pcap", "pcapng"} {
-		data := repeated(format, frame, 100000)
+	for _, format := range []string{"pcap", "pcapng", "pcap-gzip", "pcapng-gzip"} {
+		data := repeated(strings.TrimSuffix(format, "-gzip"), frame, 100000)
+		if strings.HasSuffix(format, "-gzip") {
+			data = gzipBytes(b, data)
+		}
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))
