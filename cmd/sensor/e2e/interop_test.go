@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -97,10 +98,12 @@ func TestInterop(t *testing.T) {
 	for _, r := range readers {
 		testenv.NeedTool(t, r.tool, r.pkg)
 	}
-	captures := []string{"lab_bind_udp.pcap", "lab_bind_tcp.pcap", "lab_bind_frag.pcap", "dnscap_dns.pcap"}
-	for _, c := range captures {
+	// Every capture in testdata/pcaps: lab, public, malformed and tunnelled
+	// alike, so that whatever the sensor emits, every reader reads.
+	for _, path := range testenv.Pcaps(t) {
+		c := filepath.Base(path)
 		t.Run(c, func(t *testing.T) {
-			out, summary := convert(t, pcapPath(c), "--identity", interopIdentity)
+			out, summary := convert(t, path, "--identity", interopIdentity)
 			want := summaryCount(t, summary)
 			if got := decodedCount(t, out); got != want {
 				t.Errorf("golang-dnstap decodes %d messages, the sensor's summary says %d frames written", got, want)
@@ -108,14 +111,29 @@ func TestInterop(t *testing.T) {
 			if got := sensorCount(t, out); got != want {
 				t.Errorf("`sensor read` prints %d lines, the sensor's summary says %d frames written", got, want)
 			}
-			if want == 0 {
+			// Some captures hold no DNS the sensor may emit (non-53 ports,
+			// truncated tunnels); their files are START and STOP only, which
+			// every reader must read too. These must not be empty.
+			if want == 0 && (strings.HasPrefix(c, "lab_") || c == "dnscap_dns.pcap") {
 				t.Errorf("sensor wrote no messages for %s", c)
 			}
 			checkFraming(t, out)
 			checkIdentity(t, out, want)
-			checkReaders(t, out, want)
+			checkReaders(t, out, want, readerExceptions[c])
 		})
 	}
+}
+
+// readerExceptions are known reader limitations, by capture and reader
+// name: the reader is still run, but its count and stderr are not held
+// against the sensor.
+var readerExceptions = map[string]map[string]string{
+	"zeek_dns-invalid-names.pcap": {
+		// The sensor emits malformed messages with their exact bytes, as
+		// dnstap requires; kdig refuses to print those it cannot parse
+		// (";; ERROR: can't print dnstap message") and exits 0.
+		"kdig -G +qr": "kdig cannot print messages with invalid names",
+	},
 }
 
 // TestInteropHarness runs the same readers and framing checks on BIND's
@@ -130,20 +148,24 @@ func TestInteropHarness(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := pcapPath("lab_bind_" + name + ".bind.dnstap")
 			checkFraming(t, f)
-			checkReaders(t, f, decodedCount(t, f))
+			checkReaders(t, f, decodedCount(t, f), nil)
 		})
 	}
 }
 
 // checkReaders runs every reader on file and checks its exit status, its
-// stderr and its message count.
-func checkReaders(t *testing.T, file string, want int) {
+// stderr and its message count; readers named in except only have to exit 0.
+func checkReaders(t *testing.T, file string, want int, except map[string]string) {
 	t.Helper()
 	for _, r := range readers {
 		t.Run(r.name, func(t *testing.T) {
 			stdout, stderr, err := runCmd(t, r.tool, r.args(file)...)
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", r.name, err, stderr)
+			}
+			if why, ok := except[r.name]; ok {
+				t.Logf("%s: count and stderr not checked: %s", r.name, why)
+				return
 			}
 			for _, line := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
 				if line != "" && (r.quiet == nil || !r.quiet(line)) {
