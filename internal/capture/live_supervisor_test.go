@@ -92,11 +92,12 @@ func testSupervisorFlap(t *testing.T, workers int) {
 				Worker:     i,
 				MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 			})
-			ready <- err
 			if err != nil {
+				ready <- err
 				return
 			}
-			sups[i] = sup
+			sups[i] = sup // before ready: the test goroutine reads sups after it
+			ready <- nil
 			defer sup.Close()
 			var f Frame
 			for {
