@@ -317,3 +317,39 @@ func TestSupervisorWaitsForInterface(t *testing.T) {
 		t.Fatalf("stats %+v after the interface came up: want open, no re-open, no gap", st)
 	}
 }
+
+// TestSupervisorNextAllocs checks that the Supervisor adds no allocation
+// to a healthy socket's Next.
+func TestSupervisorNextAllocs(t *testing.T) {
+	l := newLiveLab(t)
+	enterNetns(t, l.Server.Name)
+	in := newInjector(t, l)
+	sup, err := NewSupervisor(SupervisorConfig{Live: LiveConfig{Interface: l.ServerIf, Filter: dnsFilter(t), NumBlocks: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	const runs = 1000
+	from, to := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
+	for i := range runs + 100 {
+		in.sendUDP4(t, uint16(i%2)*testVLAN, from, to, []byte("supervisor allocation test"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sup.Stats().Kernel.Packets < runs+100 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(3 * DefaultBlockTimeout)
+	var f Frame
+	frames := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		if sup.Next(&f) == nil {
+			frames++
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Supervisor.Next allocates %v per frame, want 0", allocs)
+	}
+	if frames != runs+1 {
+		t.Errorf("read %d frames in %d calls: the ring was not busy", frames, runs+1)
+	}
+}
