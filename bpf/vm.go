@@ -72,6 +72,9 @@ var ErrInvalidProgram = errors.New("bpf: invalid program")
 // semantics of the kernel and of libpcap's bpf_filter: a load outside the
 // packet or a division by zero ends the program with 0 (no match), and
 // BPF_LEN loads the packet's length on the wire, not the captured length.
+// The kernel's ancillary loads (offsets from SKF_AD_OFF, 0xfffff000) are
+// plain out-of-bounds loads here: libpcap emits them only for live Linux
+// handles, never for the dead handles Compile uses.
 //
 // x/net/bpf's VM was not used: its only length extension is the captured
 // length (len(in)), where libpcap's "len", "less" and "greater" mean the
