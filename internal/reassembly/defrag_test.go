@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // udpDatagram is a UDP header and a DNS response of size bytes in all, as a
@@ -396,4 +398,114 @@ func BenchmarkDefrag(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(3*b.N), "ns/fragment")
+}
+
+// Fuzz input for the defragmenter: records of
+//
+//	ctl(1) offset(2) len(2) payload(len)
+//
+// ctl bits 0-1: which of four datagrams (IPv4 UDP, IPv6, IPv4 UDP, IPv4
+// TCP … see fragKeys), bit 2: more fragments, bit 3: 2 s pass before it
+// (else 1 ms). The offset is taken as given, so unaligned ones occur.
+const fuzzFragRecord = 5
+
+func encodeFuzzFrag(b []byte, v int, off int, more bool, p []byte) []byte {
+	ctl := byte(v & 3)
+	if more {
+		ctl |= 4
+	}
+	b = append(b, ctl)
+	b = binary.BigEndian.AppendUint16(b, uint16(off))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(p)))
+	return append(b, p...)
+}
+
+// fragFuzzSeeds turns the fragments of the fragment captures into fuzz
+// input, one seed per capture.
+func fragFuzzSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	for _, c := range streamCaptures {
+		if c.counters["frag_reassembled"] == 0 {
+			continue
+		}
+		var in []byte
+		ids := map[uint32]int{}
+		sel := func(id uint32, v6 bool) int {
+			if _, ok := ids[id]; !ok {
+				ids[id] = len(ids)
+			}
+			if v6 {
+				return 1
+			}
+			return []int{0, 2}[ids[id]%2]
+		}
+		for _, p := range decodedPackets(t, pcapPath(c.name)) {
+			if l := p.Layer(layers.LayerTypeIPv6Fragment); l != nil {
+				f := l.(*layers.IPv6Fragment)
+				in = encodeFuzzFrag(in, sel(f.Identification, true), int(f.FragmentOffset)*8, f.MoreFragments, f.Payload)
+				continue
+			}
+			if l := p.Layer(layers.LayerTypeIPv4); l != nil {
+				ip := l.(*layers.IPv4)
+				if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
+					in = encodeFuzzFrag(in, sel(uint32(ip.Id), false), int(ip.FragOffset)*8, ip.Flags&layers.IPv4MoreFragments != 0, ip.Payload)
+				}
+			}
+		}
+		seeds = append(seeds, in)
+	}
+	return seeds
+}
+
+func FuzzDefrag(f *testing.F) {
+	for _, s := range fragFuzzSeeds(f) {
+		f.Add(s)
+	}
+	d := udpDatagram(3000)
+	var seed []byte
+	for _, fr := range reversed(split(1, d, 1232, 0)) {
+		seed = encodeFuzzFrag(seed, fr.v, fr.off, fr.more, fr.data)
+	}
+	f.Add(seed)
+	cfg := DefaultConfig()
+	cfg.MaxFragmentSets = 3
+	cfg.MaxFragmentBytes = 8 * fragChunkSize
+	cfg.FragmentTimeout = 5 * time.Second
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var stats Stats
+		d := newDefragmenter(cfg, &stats)
+		ts := t0
+		for len(in) >= fuzzFragRecord {
+			ctl := in[0]
+			off := int(binary.BigEndian.Uint16(in[1:3]))
+			n := min(int(binary.BigEndian.Uint16(in[3:5])), len(in)-fuzzFragRecord)
+			p := in[fuzzFragRecord : fuzzFragRecord+n]
+			in = in[fuzzFragRecord+n:]
+			if ctl&8 != 0 {
+				ts += 2 * int64(time.Second)
+			} else {
+				ts += int64(time.Millisecond)
+			}
+			more := ctl&4 != 0
+			out, ok := d.add(fragKeys[ctl&3], off, more, p, ts)
+			if ok {
+				// The completing fragment's bytes are in place (a
+				// conflicting overlap would have dropped the datagram),
+				// and a last fragment sets the length.
+				if len(out) > maxDatagramPayload || off+len(p) > len(out) || !bytes.Equal(out[off:off+len(p)], p) {
+					t.Fatalf("datagram of %d bytes from fragment at %d+%d", len(out), off, len(p))
+				}
+				if !more && len(out) != off+len(p) {
+					t.Fatalf("datagram of %d bytes, last fragment ends at %d", len(out), off+len(p))
+				}
+			}
+			if d.heldBytes() > cfg.MaxFragmentBytes || d.inProgress() > cfg.MaxFragmentSets {
+				t.Fatalf("%d bytes in %d sets held", d.heldBytes(), d.inProgress())
+			}
+		}
+		d.expire(math.MaxInt64)
+		if d.heldBytes() != 0 || d.inProgress() != 0 {
+			t.Fatalf("after expiry: %d bytes in %d sets held", d.heldBytes(), d.inProgress())
+		}
+	})
 }

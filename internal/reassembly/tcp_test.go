@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 func unsafeSizeofFlow() uintptr    { return unsafe.Sizeof(tcpFlow{}) }
@@ -756,4 +759,152 @@ func statsString(s *Stats) string {
 		}
 	})
 	return b.String()
+}
+
+// Fuzz input for the TCP reassembler: a sequence of records
+//
+//	ctl(1) seq(4) ack(4) len(2) payload(len)
+//
+// ctl bit 0: direction (server to client), bits 1-2: which of four
+// connections, bit 3 SYN, 4 FIN, 5 RST, 6 ACK, 7: 4 s pass before it (else
+// 1 ms), so gap and idle timeouts fire.
+const fuzzTCPRecord = 11
+
+func encodeFuzzSegment(b []byte, srv bool, conn int, flags uint8, seq, ack uint32, payload []byte) []byte {
+	ctl := byte(conn&3) << 1
+	if srv {
+		ctl |= 1
+	}
+	for i, f := range []uint8{tcpSYN, tcpFIN, tcpRST, tcpACK} {
+		if flags&f != 0 {
+			ctl |= 1 << (3 + i)
+		}
+	}
+	b = append(b, ctl)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	b = binary.BigEndian.AppendUint32(b, ack)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(payload)))
+	return append(b, payload...)
+}
+
+// tcpFuzzSeeds turns every TCP segment of the TCP captures into fuzz input,
+// one seed per capture.
+func tcpFuzzSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	for _, c := range streamCaptures {
+		if c.tcp == 0 {
+			continue
+		}
+		var in []byte
+		conns := map[[2]uint16]int{}
+		for _, p := range decodedPackets(t, pcapPath(c.name)) {
+			l := p.Layer(layers.LayerTypeTCP)
+			if l == nil {
+				continue
+			}
+			tc := l.(*layers.TCP)
+			srv := tc.SrcPort == 53
+			k := [2]uint16{uint16(tc.SrcPort), uint16(tc.DstPort)}
+			if srv {
+				k = [2]uint16{k[1], k[0]}
+			}
+			if _, ok := conns[k]; !ok {
+				conns[k] = len(conns)
+			}
+			var flags uint8
+			if tc.SYN {
+				flags |= tcpSYN
+			}
+			if tc.FIN {
+				flags |= tcpFIN
+			}
+			if tc.RST {
+				flags |= tcpRST
+			}
+			if tc.ACK {
+				flags |= tcpACK
+			}
+			in = encodeFuzzSegment(in, srv, conns[k], flags, tc.Seq, tc.Ack, tc.Payload)
+		}
+		seeds = append(seeds, in)
+	}
+	return seeds
+}
+
+// decodedPackets decodes every frame of a capture with gopacket (test only:
+// it allocates freely).
+func decodedPackets(t testing.TB, path string) []gopacket.Packet {
+	t.Helper()
+	var out []gopacket.Packet
+	for _, f := range readCapture(t, path) {
+		var dec gopacket.Decoder = layers.LinkType(f.LinkType)
+		switch f.LinkType {
+		case 228:
+			dec = layers.LayerTypeIPv4
+		case 229:
+			dec = layers.LayerTypeIPv6
+		}
+		out = append(out, gopacket.NewPacket(f.Data, dec, gopacket.Default))
+	}
+	return out
+}
+
+func FuzzTCPReassembler(f *testing.F) {
+	for _, s := range tcpFuzzSeeds(f) {
+		f.Add(s)
+	}
+	q := framed(dnsQuery(1, "a.example"), dnsQuery(2, "b.example"))
+	f.Add(encodeFuzzSegment(encodeFuzzSegment(nil, false, 0, tcpSYN, 1, 0, q[:7]), false, 0, tcpACK, 9, 0, q[7:]))
+	cfg := DefaultConfig()
+	cfg.MaxFlows = 2
+	cfg.MaxStreamBytes = 4096
+	cfg.MaxOutOfOrderBytes = 1024
+	cfg.FlowTimeout = 10 * time.Second
+	f.Fuzz(func(t *testing.T, in []byte) { runFuzzTCP(t, cfg, in) })
+}
+
+func runFuzzTCP(t *testing.T, cfg Config, in []byte) {
+	var stats Stats
+	r := newTCPReassembler(cfg, &stats, func(_, _ netip.AddrPort, msg []byte, _ int64) {
+		if len(msg) < dnsHeaderLen || len(msg) > 65535 {
+			t.Fatalf("delivered %d bytes", len(msg))
+		}
+		// msg was cut from just after its length prefix: the two bytes
+		// before it in the same buffer must say its length.
+		p := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(msg)), -2)), 2)
+		if l := int(p[0])<<8 | int(p[1]); l != len(msg) {
+			t.Fatalf("delivered %d bytes under a prefix of %d", len(msg), l)
+		}
+	})
+	ts := t0
+	for len(in) >= fuzzTCPRecord {
+		ctl := in[0]
+		s := tcpSegment{src: tcli, dst: tsrv, seq: binary.BigEndian.Uint32(in[1:5]), ack: binary.BigEndian.Uint32(in[5:9]), ts: ts}
+		n := min(int(binary.BigEndian.Uint16(in[9:11])), len(in)-fuzzTCPRecord)
+		s.payload = in[fuzzTCPRecord : fuzzTCPRecord+n]
+		in = in[fuzzTCPRecord+n:]
+		s.src = netip.AddrPortFrom(tcli.Addr(), 40000+uint16(ctl>>1&3))
+		if ctl&1 != 0 {
+			s.src, s.dst = s.dst, s.src
+		}
+		for i, fl := range []uint8{tcpSYN, tcpFIN, tcpRST, tcpACK} {
+			if ctl&(1<<(3+i)) != 0 {
+				s.flags |= fl
+			}
+		}
+		if ctl&0x80 != 0 {
+			ts += 4 * int64(time.Second)
+		} else {
+			ts += int64(time.Millisecond)
+		}
+		s.ts = ts
+		r.segment(&s)
+		if r.tracked() > cfg.MaxFlows || r.heldBytes() > 2*cfg.MaxFlows*cfg.MaxStreamBytes {
+			t.Fatalf("%d flows, %d bytes held", r.tracked(), r.heldBytes())
+		}
+	}
+	r.flush()
+	if r.tracked() != 0 || r.heldBytes() != 0 {
+		t.Fatalf("after flush: %d flows, %d bytes held", r.tracked(), r.heldBytes())
+	}
 }
