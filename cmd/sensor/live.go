@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,10 +53,6 @@ func (w *liveWorker) loop(stop *stopper) {
 // Output goes through a bounded queue: a slow disk or receiver drops whole
 // batches, counted, and never stalls capture.
 func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	filter, err := liveFilter(o)
-	if err != nil {
-		return err
-	}
 	out, err := openOutput(o, stdout)
 	if err != nil {
 		return err
@@ -71,9 +66,6 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		defer t.Stop()
 	}
 
-	// A fanout group ID is per network namespace and shared with other
-	// processes: derive it from the pid so two sensors don't merge.
-	groupBase := uint16(os.Getpid())
 	var workers []*liveWorker
 	closeAll := func() {
 		for _, w := range workers {
@@ -81,19 +73,26 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		}
 	}
 	for i, iface := range o.interfaces {
+		filter, err := liveFilter(o, iface)
+		if err != nil {
+			closeAll()
+			queue.Close()
+			out.closeFile()
+			return err
+		}
 		for n := 0; n < o.workers; n++ {
 			lc := capture.LiveConfig{
 				Interface: iface, BlockSize: o.ringBlockKB << 10, NumBlocks: o.ringBlocks,
 				Filter: filter, Promiscuous: !o.noPromisc, Index: i,
 			}
 			if o.workers > 1 {
-				lc.FanoutGroup = groupBase + uint16(i)
+				lc.FanoutGroup = capture.FanoutGroupFor(i)
 			}
 			sup, err := capture.NewSupervisor(capture.SupervisorConfig{Live: lc, Worker: n})
 			if err != nil {
 				closeAll()
 				queue.Close()
-				out.Close()
+				out.closeFile()
 				return fmt.Errorf("capture on %s: %w", iface, err)
 			}
 			w := &liveWorker{sup: sup, prod: queue.Producer()}
@@ -217,20 +216,27 @@ func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink
 	return s
 }
 
-// liveFilter returns the program attached to every AF_PACKET socket: the
-// built-in DNS filter (with tunnels when asked), or the user's expression
-// compiled for Ethernet. The kernel runs it after removing the outer VLAN
-// tag, so `port 53` also catches tagged DNS.
-func liveFilter(o *options) ([]xbpf.RawInstruction, error) {
-	if o.filter == "" {
-		if o.tunnels {
-			return bpf.DNSTunnel(), nil
-		}
-		return bpf.DNS(), nil
-	}
-	prog, err := bpf.Compile(o.filter, uint16(capture.LinkTypeEthernet))
+// liveFilter returns the program attached to the sockets on iface: the
+// built-in DNS filter (with tunnels when asked) or the user's expression,
+// compiled for the interface's link type (Ethernet, or raw IP on tun and
+// tunnel devices; Ethernet when the interface does not exist yet). The kernel
+// runs it after removing the outer VLAN tag, so `port 53` also catches
+// tagged DNS.
+func liveFilter(o *options, iface string) ([]xbpf.RawInstruction, error) {
+	lt, err := capture.InterfaceLinkType(iface)
 	if err != nil {
-		return nil, usagef("%v", err)
+		lt = capture.LinkTypeEthernet
+	}
+	expr := o.filter
+	if expr == "" {
+		expr = bpf.DNSExpr
+		if o.tunnels {
+			expr = bpf.DNSTunnelExpr
+		}
+	}
+	prog, err := bpf.Compile(expr, uint16(lt))
+	if err != nil {
+		return nil, usagef("%s: %v", iface, err)
 	}
 	return prog, nil
 }
