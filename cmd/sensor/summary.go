@@ -105,29 +105,51 @@ func (s *summary) print(w io.Writer) {
 	if msgs := d["messages_udp"] + d["messages_tcp"]; s.heapAllocs > 0 && msgs > 0 {
 		fmt.Fprintf(&b, "  heap allocs                %12d  (%.4f per DNS message, start-up included)\n", s.heapAllocs, float64(s.heapAllocs)/float64(msgs))
 	}
-	var other []string
+	var activity, problems []string
 	for _, set := range []*totals{s.decode, s.pipe, s.output} {
 		if set == nil {
 			continue
 		}
 		for _, n := range set.order {
-			if v := set.v[n]; v > 0 && !headline[n] && !strings.HasPrefix(n, "unanswered") && n != "responses_without_query" {
-				other = append(other, fmt.Sprintf("%s %d", n, v))
+			v := set.v[n]
+			if v == 0 || headline[n] || strings.HasPrefix(n, "unanswered") || n == "responses_without_query" {
+				continue
+			}
+			if isProblem(n) {
+				problems = append(problems, fmt.Sprintf("%s %d", n, v))
+			} else {
+				activity = append(activity, fmt.Sprintf("%s %d", n, v))
 			}
 		}
 	}
-	if s.reopenEvents > 0 {
-		other = append(other, fmt.Sprintf("capture_reopened %d", s.reopenEvents))
-	}
-	sort.Strings(other)
-	if len(other) == 0 {
-		b.WriteString("  skipped, dropped, errors    none\n")
-	} else {
-		b.WriteString("  skipped, dropped, errors:\n")
-		for i := 0; i < len(other); i += 4 {
-			end := min(i+4, len(other))
-			fmt.Fprintf(&b, "    %s\n", strings.Join(other[i:end], ", "))
+	sort.Strings(problems)
+	writeList(&b, "activity", activity)
+	writeList(&b, "skipped, dropped, evicted, errors", problems)
+	io.WriteString(w, b.String())
+}
+
+// problemWords mark counters of traffic the sensor did not turn into frames
+// (or turned into frames with a caveat); everything else is activity.
+var problemWords = []string{"drop", "evict", "error", "fail", "timeout", "expired", "bad", "truncat",
+	"overflow", "malformed", "not_", "non_", "unknown", "skip", "gap", "depth", "limit", "overlap",
+	"too_", "conflict", "partial", "duplicate", "discard", "resync", "unsupported", "jumbo", "esp", "nested", "tiny", "lost"}
+
+func isProblem(name string) bool {
+	for _, w := range problemWords {
+		if strings.Contains(name, w) {
+			return true
 		}
 	}
-	io.WriteString(w, b.String())
+	return false
+}
+
+func writeList(b *strings.Builder, title string, items []string) {
+	if len(items) == 0 {
+		fmt.Fprintf(b, "  %-26s none\n", title)
+		return
+	}
+	fmt.Fprintf(b, "  %s:\n", title)
+	for i := 0; i < len(items); i += 4 {
+		fmt.Fprintf(b, "    %s\n", strings.Join(items[i:min(i+4, len(items))], ", "))
+	}
 }
