@@ -36,6 +36,8 @@ type SPAN struct {
 	// Ports are the bridge ports in Switch, by host role ("cli", "auth",
 	// "res"); tests set them down/up to cut a host off.
 	Ports map[string]string
+
+	mirrorIf string // Switch's end of the SPAN veth
 }
 
 // NewSPAN builds a SPAN lab and registers its teardown with t.Cleanup. It
@@ -65,12 +67,8 @@ func NewSPAN(t testing.TB) *SPAN {
 	s.Switch.Run(t, "ip", "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0")
 	s.Switch.Run(t, "ip", "link", "set", br, "up")
 
-	mirror := "m" + id
-	veth(t, s.Switch, mirror, s.Monitor, s.SpanIf)
-	s.Switch.offloadsOff(t, mirror)
-	s.Monitor.offloadsOff(t, s.SpanIf)
-	s.Switch.Run(t, "ip", "link", "set", mirror, "up")
-	s.Monitor.Run(t, "ip", "link", "set", s.SpanIf, "up")
+	s.mirrorIf = "m" + id
+	s.addSpanLink(t)
 
 	type host struct {
 		role   string
@@ -91,7 +89,6 @@ func NewSPAN(t testing.TB) *SPAN {
 		s.Switch.Run(t, "ip", "link", "set", port, "master", br)
 		s.Switch.Run(t, "ip", "link", "set", port, "up")
 		s.Switch.Run(t, "tc", "qdisc", "add", "dev", port, "clsact")
-		s.Switch.mirror(t, port, mirror)
 		s.Ports[h.role] = port
 		for _, o := range hosts {
 			if o.role != h.role {
@@ -99,7 +96,49 @@ func NewSPAN(t testing.TB) *SPAN {
 			}
 		}
 	}
+	s.mirrorPorts(t)
 	return s
+}
+
+// addSpanLink creates the veth pair from the switch to the monitor's SPAN
+// port, offloads off, both ends up.
+func (s *SPAN) addSpanLink(t testing.TB) {
+	t.Helper()
+	veth(t, s.Switch, s.mirrorIf, s.Monitor, s.SpanIf)
+	s.Switch.offloadsOff(t, s.mirrorIf)
+	s.Monitor.offloadsOff(t, s.SpanIf)
+	s.Switch.Run(t, "ip", "link", "set", s.mirrorIf, "up")
+	s.Monitor.Run(t, "ip", "link", "set", s.SpanIf, "up")
+}
+
+// mirrorPorts (re)installs the mirror rule on every bridge port.
+func (s *SPAN) mirrorPorts(t testing.TB) {
+	t.Helper()
+	for _, port := range s.Ports {
+		// A rule whose target was deleted stays and mirrors nowhere.
+		_, _ = s.Switch.Output("tc", "filter", "del", "dev", port, "ingress")
+		s.Switch.mirror(t, port, s.mirrorIf)
+	}
+}
+
+// SetSpan sets the SPAN port down or up, as a cable pulled and plugged.
+func (s *SPAN) SetSpan(t testing.TB, up bool) {
+	t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	s.Monitor.Run(t, "ip", "link", "set", s.SpanIf, state)
+}
+
+// RecreateSpan deletes the SPAN port and creates it again under the same
+// name (a new interface index), with the mirror rules pointing at it, as
+// when a NIC driver is reloaded.
+func (s *SPAN) RecreateSpan(t testing.TB) {
+	t.Helper()
+	s.Switch.Run(t, "ip", "link", "del", s.mirrorIf)
+	s.addSpanLink(t)
+	s.mirrorPorts(t)
 }
 
 // mirror copies every frame entering port to dst. matchall is the obvious
