@@ -123,11 +123,13 @@ type Config struct {
 	MaxPending int
 }
 
-// Defaults for Config's zero values. 10 s is beyond every resolver's
-// retransmit timeout (BIND and Unbound give up on a server after at most a
-// few seconds), so a later response is not the answer to this query anyway.
+// Defaults for Config's zero values. A slow server still answers the query
+// it was asked: zeek's gre-teb-outerfrag capture has three answers 11 s
+// late, and BIND's resolver-query-timeout may be set up to 30 s. The pending
+// table is bounded by MaxPending whatever the timeout, so 30 s costs no
+// memory beyond it; it only delays the count of unanswered queries.
 const (
-	DefaultPairTimeout = 10 * time.Second
+	DefaultPairTimeout = 30 * time.Second
 	DefaultMaxPending  = 65536
 )
 
