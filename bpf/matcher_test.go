@@ -398,7 +398,10 @@ func FuzzMatch(f *testing.F) {
 }
 
 // FuzzProgram runs arbitrary programs over arbitrary packets: whatever
-// NewProgram accepts must run without panicking.
+// NewProgram accepts must run without panicking, and give the same answer
+// as golang.org/x/net/bpf's VM wherever that VM runs the program too (it
+// lacks NEG and the X forms of LEN; with the wire length equal to the
+// captured length their "len" agrees).
 func FuzzProgram(f *testing.F) {
 	enc := func(p []bpf.RawInstruction) []byte {
 		var b []byte
@@ -424,6 +427,18 @@ func FuzzProgram(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p.Run(pkt, len(pkt))
+		got := p.Run(pkt, len(pkt))
+		ins, ok := bpf.Disassemble(raw)
+		if !ok {
+			return
+		}
+		vm, err := bpf.NewVM(ins)
+		if err != nil {
+			return
+		}
+		want, err := vm.Run(pkt)
+		if err == nil && uint32(want) != got {
+			t.Fatalf("Run = %d, x/net/bpf VM = %d", got, want)
+		}
 	})
 }
