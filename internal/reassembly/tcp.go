@@ -166,6 +166,10 @@ type tcpReassembler struct {
 	gapTimeout int64
 
 	index map[flowKey]int32
+	// last is the slot of the previous segment's flow (or -1): segments of
+	// one connection come in runs, and comparing a key is cheaper than
+	// hashing it.
+	last  int32
 	flows []tcpFlow // grows up to maxFlows, then slots are reused
 	free  []int32
 	head  int32 // least recently active
@@ -187,6 +191,7 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 		gapTimeout: int64(min(tcpGapTimeout, cfg.FlowTimeout)),
 		head:       -1,
 		tail:       -1,
+		last:       -1,
 	}
 	r.maxHold = min(r.maxStream, maxTCPMessage)
 	r.index = make(map[flowKey]int32, r.maxFlows)
@@ -216,7 +221,10 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 		k.a, k.b = s.dst, s.src
 		di = 1
 	}
-	i, ok := r.index[k]
+	i, ok := r.last, r.last >= 0 && r.flows[r.last].key == k
+	if !ok {
+		i, ok = r.index[k]
+	}
 	if !ok {
 		if s.flags&tcpRST != 0 || len(s.payload) == 0 && s.flags&tcpSYN == 0 {
 			r.stats.TCP[TCPIgnored].Inc()
@@ -226,6 +234,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 	} else {
 		r.touch(i, s.ts)
 	}
+	r.last = i
 	f := &r.flows[i]
 	if s.flags&tcpRST != 0 {
 		// RFC 9293 §3.5.2: data on a RST is diagnostic text, not stream.
@@ -242,6 +251,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 			r.endFlow(i)
 			r.stats.TCP[TCPFlowsClosed].Inc()
 			i = r.newFlow(k, s.ts)
+			r.last = i
 			f = &r.flows[i]
 			d, o = &f.dir[di], &f.dir[1-di]
 		}
@@ -718,6 +728,9 @@ func (r *tcpReassembler) endFlow(i int32) {
 	delete(r.index, f.key)
 	f.key = flowKey{}
 	r.free = append(r.free, i)
+	if r.last == i {
+		r.last = -1
+	}
 }
 
 // newFlow takes a slot for k, evicting the least recently active
