@@ -11,6 +11,7 @@ type Config struct {
 	MaxStreamBytes     int           // bytes buffered for one direction of one connection (a partial message plus what follows it)
 	MaxOutOfOrderBytes int           // bytes held ahead of a gap, per direction
 	FlowTimeout        time.Duration // a connection idle this long (capture time) is dropped
+	MaxTCPBufferBytes  int           // stream buffers of all connections together; the least recently active connections are evicted beyond it
 
 	// IP fragments.
 	MaxFragmentSets  int           // datagrams being reassembled at once
@@ -26,6 +27,7 @@ func DefaultConfig() Config {
 		MaxStreamBytes:     2 * 65537, // two maximal DNS messages with their length prefixes
 		MaxOutOfOrderBytes: 65537,
 		FlowTimeout:        60 * time.Second,
+		MaxTCPBufferBytes:  64 << 20,
 		MaxFragmentSets:    8192,
 		MaxFragmentBytes:   16 << 20,
 		FragmentTimeout:    30 * time.Second,

@@ -12,44 +12,46 @@ type TCPCounter int
 // either as tcp_gap_bytes (never captured) or tcp_bytes_discarded (captured,
 // then thrown away).
 const (
-	TCPSegments          TCPCounter = iota // segments seen
-	TCPMessages                            // whole messages delivered
-	TCPIgnored                             // segments without data for no tracked connection (late ACK, FIN, RST)
-	TCPFlowsCreated                        // connections tracked
-	TCPFlowsClosed                         // connections ended by FIN in both directions, RST, or a new SYN on the same ports
-	TCPFlowsExpired                        // connections idle longer than FlowTimeout
-	TCPFlowsEvicted                        // connections dropped, oldest first, to stay under MaxFlows
-	TCPGapsSkipped                         // holes in a stream given up on (ACKed past, out-of-order bound, timeout, end)
-	TCPGapBytes                            // bytes in those holes, never captured
-	TCPResyncs                             // message boundaries found by search after a pickup mid-stream or a gap
-	TCPBytesDiscarded                      // captured bytes thrown away: partial messages, data before a boundary, oversized messages
-	TCPOutOfOrderDropped                   // segments dropped because a direction already holds maxTCPRanges pieces
-	TCPRetransmissions                     // segments carrying bytes already seen
-	TCPConflicts                           // of those, segments whose repeated bytes differ (the first copy is kept)
-	TCPPartialMessages                     // messages cut by a gap, RST, FIN, timeout, eviction or end of input
-	TCPTooLong                             // messages longer than MaxStreamBytes can hold and not in one segment, skipped
-	TCPBadLength                           // length prefixes below a DNS header (12): the stream is not at a boundary
+	TCPSegments           TCPCounter = iota // segments seen
+	TCPMessages                             // whole messages delivered
+	TCPIgnored                              // segments without data for no tracked connection (late ACK, FIN, RST)
+	TCPFlowsCreated                         // connections tracked
+	TCPFlowsClosed                          // connections ended by FIN in both directions, RST, or a new SYN on the same ports
+	TCPFlowsExpired                         // connections idle longer than FlowTimeout
+	TCPFlowsEvicted                         // connections dropped, oldest first, to stay under MaxFlows
+	TCPFlowsEvictedMemory                   // connections dropped, oldest first, to keep stream buffers under MaxTCPBufferBytes
+	TCPGapsSkipped                          // holes in a stream given up on (ACKed past, out-of-order bound, timeout, end)
+	TCPGapBytes                             // bytes in those holes, never captured
+	TCPResyncs                              // message boundaries found by search after a pickup mid-stream or a gap
+	TCPBytesDiscarded                       // captured bytes thrown away: partial messages, data before a boundary, oversized messages
+	TCPOutOfOrderDropped                    // segments dropped because a direction already holds maxTCPRanges pieces
+	TCPRetransmissions                      // segments carrying bytes already seen
+	TCPConflicts                            // of those, segments whose repeated bytes differ (the first copy is kept)
+	TCPPartialMessages                      // messages cut by a gap, RST, FIN, timeout, eviction or end of input
+	TCPTooLong                              // messages longer than MaxStreamBytes can hold and not in one segment, skipped
+	TCPBadLength                            // length prefixes below a DNS header (12): the stream is not at a boundary
 	numTCPCounters
 )
 
 var tcpCounterNames = [numTCPCounters]string{
-	TCPSegments:          "tcp_segments",
-	TCPMessages:          "tcp_messages",
-	TCPIgnored:           "tcp_ignored",
-	TCPFlowsCreated:      "tcp_flows_created",
-	TCPFlowsClosed:       "tcp_flows_closed",
-	TCPFlowsExpired:      "tcp_flows_expired",
-	TCPFlowsEvicted:      "tcp_flows_evicted",
-	TCPGapsSkipped:       "tcp_gaps_skipped",
-	TCPGapBytes:          "tcp_gap_bytes",
-	TCPResyncs:           "tcp_resyncs",
-	TCPBytesDiscarded:    "tcp_bytes_discarded",
-	TCPOutOfOrderDropped: "tcp_out_of_order_dropped",
-	TCPRetransmissions:   "tcp_retransmissions",
-	TCPConflicts:         "tcp_conflicts",
-	TCPPartialMessages:   "tcp_partial_messages",
-	TCPTooLong:           "tcp_too_long",
-	TCPBadLength:         "tcp_bad_length",
+	TCPSegments:           "tcp_segments",
+	TCPMessages:           "tcp_messages",
+	TCPIgnored:            "tcp_ignored",
+	TCPFlowsCreated:       "tcp_flows_created",
+	TCPFlowsClosed:        "tcp_flows_closed",
+	TCPFlowsExpired:       "tcp_flows_expired",
+	TCPFlowsEvicted:       "tcp_flows_evicted",
+	TCPFlowsEvictedMemory: "tcp_flows_evicted_memory",
+	TCPGapsSkipped:        "tcp_gaps_skipped",
+	TCPGapBytes:           "tcp_gap_bytes",
+	TCPResyncs:            "tcp_resyncs",
+	TCPBytesDiscarded:     "tcp_bytes_discarded",
+	TCPOutOfOrderDropped:  "tcp_out_of_order_dropped",
+	TCPRetransmissions:    "tcp_retransmissions",
+	TCPConflicts:          "tcp_conflicts",
+	TCPPartialMessages:    "tcp_partial_messages",
+	TCPTooLong:            "tcp_too_long",
+	TCPBadLength:          "tcp_bad_length",
 }
 
 // TCP header flags (RFC 9293 §3.1).
@@ -178,6 +180,12 @@ type tcpReassembler struct {
 	classes []int32    // buffer capacities, ascending; the last is maxStream
 	pool    [][][]byte // free buffers per class
 	held    int        // capacity of the buffers handed out
+	// allocated is the capacity of every buffer made and not yet let go,
+	// in use or pooled; maxBuf bounds it (MaxTCPBufferBytes), so that
+	// MaxFlows connections each holding a partial message cannot take
+	// MaxFlows × 2 × MaxStreamBytes.
+	allocated int
+	maxBuf    int
 }
 
 func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReassembler {
@@ -194,6 +202,8 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 		last:       -1,
 	}
 	r.maxHold = min(r.maxStream, maxTCPMessage)
+	// One connection may always hold both of its directions in full.
+	r.maxBuf = max(cfg.MaxTCPBufferBytes, 2*int(r.maxStream))
 	r.index = make(map[flowKey]int32, r.maxFlows)
 	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
@@ -813,6 +823,9 @@ func (r *tcpReassembler) ensure(d *tcpDir, need int32) {
 	for r.classes[c] < need {
 		c++
 	}
+	if len(r.pool[c]) == 0 {
+		r.makeRoom(int(r.classes[c]))
+	}
 	var b []byte
 	if l := len(r.pool[c]); l > 0 {
 		b = r.pool[c][l-1]
@@ -820,6 +833,7 @@ func (r *tcpReassembler) ensure(d *tcpDir, need int32) {
 		r.pool[c] = r.pool[c][:l-1]
 	} else {
 		b = make([]byte, r.classes[c])
+		r.allocated += len(b)
 	}
 	r.held += len(b)
 	if d.buf != nil {
@@ -828,6 +842,42 @@ func (r *tcpReassembler) ensure(d *tcpDir, need int32) {
 	}
 	d.buf = b
 }
+
+// makeRoom keeps allocated+size within maxBuf before a new buffer is made:
+// first by letting pooled buffers go, largest first, then by evicting the
+// least recently active connections (their buffers return to the pool and
+// are let go in turn). The connection of the segment being handled (r.last)
+// is never evicted; maxBuf is at least what it can hold.
+func (r *tcpReassembler) makeRoom(size int) {
+	for r.allocated+size > r.maxBuf {
+		if r.dropPooled() {
+			continue
+		}
+		if r.head < 0 || r.head == r.last {
+			return
+		}
+		r.stats.TCP[TCPFlowsEvictedMemory].Inc()
+		r.endFlow(r.head)
+	}
+}
+
+// dropPooled lets one pooled buffer go (to the garbage collector), the
+// largest first; false when the pool is empty.
+func (r *tcpReassembler) dropPooled() bool {
+	for c := len(r.pool) - 1; c >= 0; c-- {
+		if l := len(r.pool[c]); l > 0 {
+			r.allocated -= len(r.pool[c][l-1])
+			r.pool[c][l-1] = nil
+			r.pool[c] = r.pool[c][:l-1]
+			return true
+		}
+	}
+	return false
+}
+
+// allocatedBytes is the capacity of every stream buffer alive, in use or
+// pooled; never above MaxTCPBufferBytes but for the current connection.
+func (r *tcpReassembler) allocatedBytes() int { return r.allocated }
 
 // putBuf returns d's buffer to the pool.
 func (r *tcpReassembler) putBuf(d *tcpDir) {
