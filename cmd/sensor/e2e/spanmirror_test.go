@@ -128,6 +128,12 @@ func TestSpanE2E(t *testing.T) {
 		{"Unbound", ub.DnstapPath, unboundView},
 	} {
 		t.Run(srv.name, func(t *testing.T) {
+			// The command a user runs: exit 0 when the sensor covers the server.
+			stdout, stderr, err := runCmd(t, bin, "compare", srv.path, out)
+			if err != nil {
+				t.Errorf("sensor compare %s sensor.dnstap: %v\n%s%s", srv.name, err, stdout, stderr)
+			}
+			t.Logf("sensor compare %s sensor.dnstap:\n%s", srv.name, firstLines(stdout, 8))
 			rep := compareFiles(t, srv.path, out, srv.name)
 			if rep.MessagesA == 0 {
 				t.Fatalf("%s logged nothing", srv.name)
@@ -215,4 +221,10 @@ func fromAddr(t testing.TB, st step, v4, v6 netip.Addr) step {
 		st.update = "local " + from.String() + "\n" + st.update
 	}
 	return st
+}
+
+// firstLines returns the first n lines of s.
+func firstLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	return strings.Join(lines[:min(n, len(lines))], "")
 }
