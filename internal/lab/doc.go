@@ -4,6 +4,10 @@
 //   - NewSPAN: client, authoritative and resolver hosts on a Linux bridge
 //     whose every port is mirrored (tc mirred) to a SPAN port in a monitor
 //     namespace, as a sensor on a switch's mirror port sees traffic.
+//   - NewMirror: a client and a server namespace joined by one veth pair
+//     whose both directions (tc clsact ingress and egress) are mirrored to
+//     a SPAN port in a monitor namespace; each side holds one server and
+//     the other server's client, so every conversation crosses the link.
 //   - StartNamed: BIND, authoritative, writing its own dnstap file.
 //   - StartUnbound: Unbound forwarding to BIND, its dnstap written by
 //     fstrm_capture.
