@@ -16,6 +16,10 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 )
 
+// maxDrain bounds how long a worker keeps reading its ring after a stop
+// signal: a link that never falls quiet must not delay the exit for ever.
+const maxDrain = 2 * time.Second
+
 // liveWorker is one capture goroutine: one AF_PACKET socket (kept open by a
 // Supervisor), with its own reassembly and pairing state. Workers on the same
 // interface share a fanout group, so each flow, both directions, always
@@ -31,10 +35,24 @@ type liveWorker struct {
 
 func (w *liveWorker) loop(stop *stopper) {
 	var f capture.Frame
-	for !stop.Load() {
+	draining := false
+	var drainUntil time.Time
+	for {
+		if !draining && stop.Load() {
+			// Clean shutdown: what the kernel already put in the ring
+			// crossed the wire before the signal; read it until the
+			// ring is empty (the first poll timeout), within a bound.
+			draining, drainUntil = true, time.Now().Add(maxDrain)
+		}
+		if draining && time.Now().After(drainUntil) {
+			return
+		}
 		err := w.sup.Next(&f)
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
+				if draining {
+					return
+				}
 				// An idle link: hand over the partial batch so quiet
 				// periods still reach the output, and age pending queries.
 				w.prod.Flush()
@@ -173,11 +191,12 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		w.pipe.Flush()
 		w.prod.Flush()
 	}
-	s := liveSummary(o, workers, queue, out, time.Since(start))
-	s.heapAllocs = heapAllocs()
+	elapsed := time.Since(start)
 	closeAll()
 	qerr := queue.Close() // writes what is queued, then closes the writer
 	ferr := out.closeFile()
+	s := liveSummary(o, workers, queue, out, elapsed) // after the queue drained: its counts are final
+	s.heapAllocs = heapAllocs()
 	s.print(stderr)
 	if qerr != nil {
 		return fmt.Errorf("output %s: %w", outputName(o), qerr)

@@ -13,9 +13,12 @@ import (
 // everything it opened; Close is the last call and reports the first error.
 type sink struct {
 	batch  emit.BatchWriter // every kind of output takes batches (live capture, behind a Queue)
-	frames emit.FrameWriter // non-nil when the output can take frames directly (file input: no queue)
+	frames emit.FrameWriter // what file input writes to directly (no queue)
 	file   *os.File         // the -w file, closed after the writer
 	stats  []counterSet     // writer counters for the summary
+	// closeFrames, when set, closes frames and through it batch (a socket
+	// behind a BatchFrameWriter must get its last partial batch first).
+	closeFrames func() error
 }
 
 // openOutput opens the configured output. Files are created before capture
@@ -30,6 +33,10 @@ func openOutput(o *options, stdout io.Writer) (*sink, error) {
 		sw := emit.NewSocketWriter(network, addr, emit.SocketConfig{})
 		s.batch = sw
 		s.stats = append(s.stats, sw)
+		// File input may wait for the receiver; live capture puts a
+		// Queue in front of s.batch instead and never uses s.frames.
+		bw := emit.NewBatchFrameWriter(sw)
+		s.frames, s.closeFrames = bw, bw.Close
 		return s, nil
 	}
 	w := stdout
@@ -55,7 +62,12 @@ func openOutput(o *options, stdout io.Writer) (*sink, error) {
 // Close closes the writer (STOP, flush) and then the file, so that nothing
 // already written is lost, and returns the first error.
 func (s *sink) Close() error {
-	err := s.batch.Close()
+	var err error
+	if s.closeFrames != nil {
+		err = s.closeFrames()
+	} else {
+		err = s.batch.Close()
+	}
 	if cerr := s.closeFile(); err == nil {
 		err = cerr
 	}

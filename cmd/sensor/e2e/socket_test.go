@@ -59,11 +59,13 @@ func TestInteropSocket(t *testing.T) {
 			if err := fc.Start(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- fc.Wait() }()
+			// exited is closed, not sent on: both the clean stop below and
+			// the cleanup wait on it.
+			exited := make(chan struct{})
+			go func() { _ = fc.Wait(); close(exited) }()
 			t.Cleanup(func() {
 				_ = fc.Process.Kill()
-				<-done
+				<-exited
 			})
 			for deadline := time.Now().Add(10 * time.Second); !ready(); time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
@@ -78,7 +80,7 @@ func TestInteropSocket(t *testing.T) {
 			// clean stop.
 			_ = fc.Process.Signal(syscall.SIGINT)
 			select {
-			case <-done:
+			case <-exited:
 			case <-time.After(10 * time.Second):
 				t.Fatalf("fstrm_capture did not exit on SIGINT:\n%s", fcErr.String())
 			}
