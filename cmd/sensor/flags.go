@@ -54,6 +54,7 @@ type options struct {
 	noProgress  bool
 	duration    time.Duration
 	metrics     string
+	cpuProfile  string
 
 	maxFlows         int
 	maxStreamBytes   int
@@ -101,6 +102,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()
 	fs.IntVar(&o.maxFlows, "max-flows", d.maxFlows, "TCP connections tracked at once (oldest evicted beyond)")
