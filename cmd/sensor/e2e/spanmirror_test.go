@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -56,8 +57,16 @@ func mirrorServerFlags() []string {
 // answers, NXDOMAIN, REFUSED, UPDATE, then dnsperf. Every message in
 // BIND's and in Unbound's dnstap must be in the sensor's output; what only
 // the sensor has of a server's own view (the server's dnstap dropped it)
-// is reported.
+// is reported. It runs with one capture worker and with two in a fanout
+// group, where each flow and each fragmented datagram must still reach a
+// single worker.
 func TestSpanE2E(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers_%d", workers), func(t *testing.T) { testSpanE2E(t, workers) })
+	}
+}
+
+func testSpanE2E(t *testing.T, workers int) {
 	bin := sensorBin(t)
 	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
 	m := lab.NewMirror(t)
@@ -66,9 +75,12 @@ func TestSpanE2E(t *testing.T) {
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sensor.dnstap")
-	args := append([]string{"-i", m.SpanIf, "-w", out, "--identity", "e2e-mirror"}, mirrorServerFlags()...)
+	args := append([]string{"-i", m.SpanIf, "--workers", strconv.Itoa(workers), "-w", out, "--identity", "e2e-mirror"},
+		mirrorServerFlags()...)
 	sensor := m.Monitor.Start(t, bin, args...)
-	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	for range workers {
+		sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	}
 
 	// BIND's client is on the Unbound side and Unbound's on the BIND side
 	// (see lab.Mirror): each binds its own address.
