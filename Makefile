@@ -17,7 +17,7 @@ TEST_FLAGS ?= -count=1 -timeout 15m
 
 FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
 
-.PHONY: all build demo test unit e2e deps bench bench-naive fuzz fuzz-short lint golden clean
+.PHONY: all build demo test unit e2e replay deps bench bench-naive fuzz fuzz-short lint golden clean
 
 all: build
 
@@ -99,7 +99,13 @@ unit:
 	$(GO) test $(TEST_FLAGS) -short ./internal/... ./bpf/...
 
 e2e: deps
-	$(GO) test -count=1 -v -run 'E2E|GroundTruth|Interop|Lab' ./cmd/sensor/...
+	$(GO) test -count=1 -v -run 'E2E|GroundTruth|Interop|Flap|Lab|Mirror|SPAN' ./cmd/sensor/... ./internal/lab/...
+
+# Replays a 1M-packet synthetic capture into a mirror port with tcpreplay at
+# several rates and reports kernel drops of the sensor (1 and 2 workers) and
+# of tcpdump on the same replay. Root; a few minutes.
+replay: build deps
+	SENSOR_REPLAY=1 $(GO) test -count=1 -v -run '^TestLiveReplay$$' -timeout 30m ./cmd/sensor/e2e
 
 lint:
 	$(GO) vet ./...
