@@ -13,7 +13,7 @@ DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
-TEST_FLAGS ?= -count=1 -timeout 15m
+TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
 
