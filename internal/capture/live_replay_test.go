@@ -85,7 +85,17 @@ func BenchmarkLiveReplay(b *testing.B) {
 					}()
 				}
 				pps := replay(b)
-				time.Sleep(3 * DefaultBlockTimeout)
+				// The readers are done when the count stops moving: the
+				// last block is handed over after DefaultBlockTimeout, and a
+				// busy machine may take longer to schedule the reader.
+				for last, deadline := frames.Load(), time.Now().Add(3*time.Second); time.Now().Before(deadline); {
+					time.Sleep(10 * DefaultBlockTimeout)
+					n := frames.Load()
+					if n == last {
+						break
+					}
+					last = n
+				}
 				close(stop)
 				wg.Wait()
 				var k KernelStats
