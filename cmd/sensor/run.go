@@ -22,7 +22,8 @@ func defaultLimits() limits {
 	r := reassembly.DefaultConfig()
 	return limits{
 		maxFlows: r.MaxFlows, maxStreamBytes: r.MaxStreamBytes, maxOutOfOrder: r.MaxOutOfOrderBytes,
-		flowTimeout: r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
+		maxTCPBuffers: r.MaxTCPBufferBytes,
+		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
 		queueBatches: 256,
 	}
@@ -31,7 +32,8 @@ func defaultLimits() limits {
 func reassemblyConfig(o *options) reassembly.Config {
 	return reassembly.Config{
 		MaxFlows: o.maxFlows, MaxStreamBytes: o.maxStreamBytes, MaxOutOfOrderBytes: o.maxOutOfOrder,
-		FlowTimeout: o.flowTimeout, MaxFragmentSets: o.maxFragSets, MaxFragmentBytes: o.maxFragBytes,
+		MaxTCPBufferBytes: o.maxTCPBuffers,
+		FlowTimeout:       o.flowTimeout, MaxFragmentSets: o.maxFragSets, MaxFragmentBytes: o.maxFragBytes,
 		FragmentTimeout: o.fragTimeout,
 	}
 }
