@@ -62,7 +62,7 @@ test: deps
 BENCH_N     ?= 1000000
 BENCH_KINDS ?= udp tcp frag synflood fragflood
 bench: build
-	$(GO) test -run='^$$' -bench=. -skip='LiveNext|LiveReplay' -benchmem ./internal/... ./bpf/...
+	$(GO) test -p 1 -run='^$$' -bench=. -skip='LiveNext|LiveReplay' -benchmem ./internal/... ./bpf/...
 	@# Ring reads need packets injected between timed rounds: a fixed count
 	@# keeps the untimed injection from growing with b.N.
 	$(GO) test -run='^$$' -bench=LiveNext -benchtime=200000x -benchmem ./internal/capture

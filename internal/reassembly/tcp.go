@@ -205,6 +205,12 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 	// One connection may always hold both of its directions in full.
 	r.maxBuf = max(cfg.MaxTCPBufferBytes, 2*int(r.maxStream))
 	r.index = make(map[flowKey]int32, r.maxFlows)
+	// Reserved up front, not grown by append: growing would copy the table
+	// and leave the old copies to the garbage collector, which (nothing
+	// else allocating) lets the heap reach twice the table before it runs:
+	// a SYN flood measured 122 MB RSS that way. Untouched capacity costs
+	// address space, not memory.
+	r.flows = make([]tcpFlow, 0, r.maxFlows)
 	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
 		r.classes = append(r.classes, c)
