@@ -1,6 +1,9 @@
 package reassembly
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 )
@@ -138,15 +141,20 @@ type tcpDir struct {
 	r         [maxTCPRanges]tcpRange
 }
 
-// tcpFlow is one connection. Slots live in tcpReassembler.flows, linked by
-// prev/next in order of last activity, least recent first.
+// tcpFlow is one connection. Slots live in tcpReassembler.flows; their
+// order of last activity is kept apart, in tcpReassembler.lru.
 type tcpFlow struct {
 	key  flowKey
 	last int64
-	prev int32
-	next int32
+	hash uint32    // flowHash of key: its place in the index
 	dir  [2]tcpDir // [0]: from key.a, [1]: from key.b
 }
+
+// tcpLink links flow slots in order of last activity, least recent first.
+// The links live in an array of their own, not in tcpFlow: moving a flow
+// to the recent end writes to two other flows, and 8-byte links for
+// MaxFlows slots stay in the CPU cache where whole flows do not.
+type tcpLink struct{ prev, next int32 }
 
 // tcpReassembler rebuilds DNS messages from TCP segments (RFC 1035 §4.2.2,
 // RFC 7766), one stream per connection direction, driven by capture time
@@ -167,12 +175,22 @@ type tcpReassembler struct {
 	maxHold    int32 // largest framed message a buffer may collect
 	gapTimeout int64
 
-	index map[flowKey]int32
+	// index finds a flow slot by key: open addressing with linear
+	// probing, at most half full. An entry is the key's 32-bit hash above
+	// slot+1 (0: empty), so that a probe compares hashes without touching
+	// the flows, and a deletion can move entries back (no tombstones). It
+	// replaces a map[flowKey]int32, whose lookup (hashing a 72-byte key
+	// field by field, then a control word and a slot apart) cost more than
+	// all the rest of a pure ACK.
+	index []uint64
+	mask  uint32
+	seed  [6]uint64 // random per reassembler: a peer cannot aim keys at one chain
+	count int       // flows in the index
 	// last is the slot of the previous segment's flow (or -1): segments of
-	// one connection come in runs, and comparing a key is cheaper than
-	// hashing it.
+	// one connection come in runs.
 	last  int32
 	flows []tcpFlow // grows up to maxFlows, then slots are reused
+	lru   []tcpLink // parallel to flows
 	free  []int32
 	head  int32 // least recently active
 	tail  int32
@@ -204,13 +222,22 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 	r.maxHold = min(r.maxStream, maxTCPMessage)
 	// One connection may always hold both of its directions in full.
 	r.maxBuf = max(cfg.MaxTCPBufferBytes, 2*int(r.maxStream))
-	r.index = make(map[flowKey]int32, r.maxFlows)
+	size := 8
+	for size < 2*r.maxFlows {
+		size *= 2
+	}
+	r.index = make([]uint64, size)
+	r.mask = uint32(size - 1)
+	for i := range r.seed {
+		r.seed[i] = rand.Uint64()
+	}
 	// Reserved up front, not grown by append: growing would copy the table
 	// and leave the old copies to the garbage collector, which (nothing
 	// else allocating) lets the heap reach twice the table before it runs:
 	// a SYN flood measured 122 MB RSS that way. Untouched capacity costs
 	// address space, not memory.
 	r.flows = make([]tcpFlow, 0, r.maxFlows)
+	r.lru = make([]tcpLink, 0, r.maxFlows)
 	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
 		r.classes = append(r.classes, c)
@@ -224,7 +251,78 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 func (r *tcpReassembler) heldBytes() int { return r.held }
 
 // tracked is the number of connections held; never above MaxFlows.
-func (r *tcpReassembler) tracked() int { return len(r.index) }
+func (r *tcpReassembler) tracked() int { return r.count }
+
+// mum is the folded 128-bit product of a and b (as in wyhash).
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// flowHash hashes k with the reassembler's seed. Keys come from the
+// network, so the seed is random: without it a peer could send many
+// connections that share one probe chain.
+func (r *tcpReassembler) flowHash(k *flowKey) uint32 {
+	a, b := k.a.Addr().As16(), k.b.Addr().As16()
+	h := mum(binary.LittleEndian.Uint64(a[:8])^r.seed[0], binary.LittleEndian.Uint64(a[8:])^r.seed[1]) ^
+		mum(binary.LittleEndian.Uint64(b[:8])^r.seed[2], binary.LittleEndian.Uint64(b[8:])^r.seed[3])
+	p := uint64(k.a.Port())<<32 | uint64(k.b.Port())<<16 | uint64(k.vlan)
+	return uint32(mum(h^r.seed[4], p^r.seed[5]))
+}
+
+// lookup returns the slot of the flow with key k and hash h, or -1.
+func (r *tcpReassembler) lookup(k *flowKey, h uint32) int32 {
+	for p := h & r.mask; ; p = (p + 1) & r.mask {
+		e := r.index[p]
+		if e == 0 {
+			return -1
+		}
+		if uint32(e>>32) == h {
+			if i := int32(uint32(e)) - 1; r.flows[i].key == *k {
+				return i
+			}
+		}
+	}
+}
+
+// insert adds slot i, whose key hashes to h, to the index.
+func (r *tcpReassembler) insert(i int32, h uint32) {
+	p := h & r.mask
+	for r.index[p] != 0 {
+		p = (p + 1) & r.mask
+	}
+	r.index[p] = uint64(h)<<32 | uint64(uint32(i+1))
+	r.count++
+}
+
+// remove takes slot i, whose key hashes to h, out of the index, moving
+// later entries of its probe run back over the hole (Knuth's algorithm R)
+// so that lookups never need tombstones.
+func (r *tcpReassembler) remove(i int32, h uint32) {
+	p := h & r.mask
+	for uint32(r.index[p]) != uint32(i+1) {
+		p = (p + 1) & r.mask
+	}
+	r.count--
+	for {
+		r.index[p] = 0
+		q := p
+		for {
+			q = (q + 1) & r.mask
+			e := r.index[q]
+			if e == 0 {
+				return
+			}
+			// The entry at q may fill the hole at p unless its home lies
+			// cyclically in (p, q].
+			if home := uint32(e>>32) & r.mask; (q-home)&r.mask >= (q-p)&r.mask {
+				r.index[p] = e
+				p = q
+				break
+			}
+		}
+	}
+}
 
 // segment takes one TCP segment of a DNS connection.
 func (r *tcpReassembler) segment(s *tcpSegment) {
@@ -237,16 +335,17 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 		k.a, k.b = s.dst, s.src
 		di = 1
 	}
-	i, ok := r.last, r.last >= 0 && r.flows[r.last].key == k
-	if !ok {
-		i, ok = r.index[k]
+	h := r.flowHash(&k)
+	i := r.last
+	if i < 0 || r.flows[i].hash != h || r.flows[i].key != k {
+		i = r.lookup(&k, h)
 	}
-	if !ok {
+	if i < 0 {
 		if s.flags&tcpRST != 0 || len(s.payload) == 0 && s.flags&tcpSYN == 0 {
 			r.stats.TCP[TCPIgnored].Inc()
 			return
 		}
-		i = r.newFlow(k, s.ts)
+		i = r.newFlow(k, h, s.ts)
 	} else {
 		r.touch(i, s.ts)
 	}
@@ -266,7 +365,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 			// picked up mid-stream): the old one is over.
 			r.endFlow(i)
 			r.stats.TCP[TCPFlowsClosed].Inc()
-			i = r.newFlow(k, s.ts)
+			i = r.newFlow(k, h, s.ts)
 			r.last = i
 			f = &r.flows[i]
 			d, o = &f.dir[di], &f.dir[1-di]
@@ -731,17 +830,18 @@ func (r *tcpReassembler) endFlow(i int32) {
 	f := &r.flows[i]
 	r.finish(&f.dir[0], f.key.a, f.key.b)
 	r.finish(&f.dir[1], f.key.b, f.key.a)
-	if f.prev >= 0 {
-		r.flows[f.prev].next = f.next
+	l := r.lru[i]
+	if l.prev >= 0 {
+		r.lru[l.prev].next = l.next
 	} else {
-		r.head = f.next
+		r.head = l.next
 	}
-	if f.next >= 0 {
-		r.flows[f.next].prev = f.prev
+	if l.next >= 0 {
+		r.lru[l.next].prev = l.prev
 	} else {
-		r.tail = f.prev
+		r.tail = l.prev
 	}
-	delete(r.index, f.key)
+	r.remove(i, f.hash)
 	f.key = flowKey{}
 	r.free = append(r.free, i)
 	if r.last == i {
@@ -751,7 +851,7 @@ func (r *tcpReassembler) endFlow(i int32) {
 
 // newFlow takes a slot for k, evicting the least recently active
 // connection when MaxFlows are tracked.
-func (r *tcpReassembler) newFlow(k flowKey, now int64) int32 {
+func (r *tcpReassembler) newFlow(k flowKey, h uint32, now int64) int32 {
 	if len(r.free) == 0 && len(r.flows) >= r.maxFlows {
 		r.stats.TCP[TCPFlowsEvicted].Inc()
 		r.endFlow(r.head)
@@ -762,21 +862,22 @@ func (r *tcpReassembler) newFlow(k flowKey, now int64) int32 {
 		r.free = r.free[:len(r.free)-1]
 	} else {
 		r.flows = append(r.flows, tcpFlow{})
+		r.lru = append(r.lru, tcpLink{})
 		i = int32(len(r.flows) - 1)
 	}
 	r.stats.TCP[TCPFlowsCreated].Inc()
 	f := &r.flows[i]
 	f.key = k
+	f.hash = h
 	f.last = now
-	f.next = -1
-	f.prev = r.tail
+	r.lru[i] = tcpLink{prev: r.tail, next: -1}
 	if r.tail >= 0 {
-		r.flows[r.tail].next = i
+		r.lru[r.tail].next = i
 	} else {
 		r.head = i
 	}
 	r.tail = i
-	r.index[k] = i
+	r.insert(i, h)
 	return i
 }
 
@@ -789,15 +890,16 @@ func (r *tcpReassembler) touch(i int32, now int64) {
 	if r.tail == i {
 		return
 	}
-	if f.prev >= 0 {
-		r.flows[f.prev].next = f.next
+	l := &r.lru[i]
+	if l.prev >= 0 {
+		r.lru[l.prev].next = l.next
 	} else {
-		r.head = f.next
+		r.head = l.next
 	}
-	r.flows[f.next].prev = f.prev
-	f.prev = r.tail
-	f.next = -1
-	r.flows[r.tail].next = i
+	r.lru[l.next].prev = l.prev
+	l.prev = r.tail
+	l.next = -1
+	r.lru[r.tail].next = i
 	r.tail = i
 }
 
