@@ -109,6 +109,37 @@ type flowKey struct {
 	vlan uint16
 }
 
+// flowWords is a flowKey as plain words, the form the index hashes and
+// compares: 40 bytes without pointers against flowKey's 72 with them.
+// Addresses are in their 16-byte form; marks keeps what that form loses
+// (the address families, whether a zone is set) so that different keys
+// stay different words. Keys with a zone (never decoded from a frame) also
+// compare their flowKey.
+type flowWords struct {
+	ah, al, bh, bl uint64
+	marks          uint64 // a port<<48 | b port<<32 | vlan<<16 | zoned<<4 | family(b)<<2 | family(a)
+}
+
+// flowZoned is the marks bit of a key with an IPv6 zone.
+const flowZoned = 1 << 4
+
+// addrWords returns a in its 16-byte form as two words, and its family:
+// 0 for the zero Addr, 1 for IPv4, 2 for IPv6. IPv4 goes through As4, which
+// the compiler keeps in registers; As16's array is copied through memory
+// in a way that stalls the CPU (a 16-byte load of two 8-byte stores).
+func addrWords(a netip.Addr) (hi, lo, family uint64) {
+	if a.Is4() {
+		v := a.As4()
+		return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(v[:])), 1
+	}
+	v := a.As16()
+	hi, lo = binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+	if a.Is6() {
+		return hi, lo, 2
+	}
+	return hi, lo, 0
+}
+
 // tcpRange is a piece of out-of-order data held at buffer positions [s, e),
 // with the capture time of the latest segment in it.
 type tcpRange struct {
@@ -128,7 +159,8 @@ const (
 // message, or data being searched for a boundary); the byte at position p
 // has sequence number next+(p-n). Out-of-order pieces lie beyond n, sorted.
 type tcpDir struct {
-	buf       []byte // pooled, nil when nothing is held
+	buf       []byte                  // pooled, nil when nothing is held
+	r         *[maxTCPRanges]tcpRange // the flow slot's entry in tcpReassembler.ranges; r[:nr] are in use
 	n         int32
 	skip      int32  // bytes still to drop before the next boundary (a message too long to hold, or cut by a gap)
 	next      uint32 // sequence number of position n
@@ -138,15 +170,20 @@ type tcpDir struct {
 	fin       bool
 	nr        int32
 	holeSince int64 // capture time the first out-of-order piece arrived
-	r         [maxTCPRanges]tcpRange
 }
 
 // tcpFlow is one connection. Slots live in tcpReassembler.flows; their
-// order of last activity is kept apart, in tcpReassembler.lru.
+// order of last activity is kept apart, in tcpReassembler.lru, and their
+// out-of-order pieces in tcpReassembler.ranges. What every segment reads
+// (the key words, the hash, both directions) comes first, so that a
+// segment touches three cache lines of its flow; the flowKey is read when
+// the flow ends. The size is a multiple of 64 bytes (TestTCPFlowLayout).
 type tcpFlow struct {
-	key  flowKey
-	hash uint32    // flowHash of key: its place in the index
-	dir  [2]tcpDir // [0]: from key.a, [1]: from key.b
+	words flowWords
+	hash  uint32    // flowHash of words: its place in the index
+	dir   [2]tcpDir // [0]: from key.a, [1]: from key.b
+	key   flowKey
+	_     [8]byte
 }
 
 // tcpLink links flow slots in order of last activity, least recent first,
@@ -195,9 +232,13 @@ type tcpReassembler struct {
 	last  int32
 	flows []tcpFlow // grows up to maxFlows, then slots are reused
 	lru   []tcpLink // parallel to flows
-	free  []int32
-	head  int32 // least recently active
-	tail  int32
+	// ranges holds each flow slot's out-of-order pieces, per direction,
+	// apart from tcpFlow because they are rarely used and would double
+	// its size.
+	ranges [][2][maxTCPRanges]tcpRange
+	free   []int32
+	head   int32 // least recently active
+	tail   int32
 
 	classes []int32    // buffer capacities, ascending; the last is maxStream
 	pool    [][][]byte // free buffers per class
@@ -242,6 +283,8 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 	// address space, not memory.
 	r.flows = make([]tcpFlow, 0, r.maxFlows)
 	r.lru = make([]tcpLink, 0, r.maxFlows)
+	// Made in full: tcpDir.r points into it, so it must never move.
+	r.ranges = make([][2][maxTCPRanges]tcpRange, r.maxFlows)
 	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
 		r.classes = append(r.classes, c)
@@ -263,26 +306,60 @@ func mum(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// flowHash hashes k with the reassembler's seed. Keys come from the
+// flowHash hashes w with the reassembler's seed. Keys come from the
 // network, so the seed is random: without it a peer could send many
 // connections that share one probe chain.
-func (r *tcpReassembler) flowHash(k *flowKey) uint32 {
-	a, b := k.a.Addr().As16(), k.b.Addr().As16()
-	h := mum(binary.LittleEndian.Uint64(a[:8])^r.seed[0], binary.LittleEndian.Uint64(a[8:])^r.seed[1]) ^
-		mum(binary.LittleEndian.Uint64(b[:8])^r.seed[2], binary.LittleEndian.Uint64(b[8:])^r.seed[3])
-	p := uint64(k.a.Port())<<32 | uint64(k.b.Port())<<16 | uint64(k.vlan)
-	return uint32(mum(h^r.seed[4], p^r.seed[5]))
+func (r *tcpReassembler) flowHash(w *flowWords) uint32 {
+	h := mum(w.ah^r.seed[0], w.al^r.seed[1]) ^ mum(w.bh^r.seed[2], w.bl^r.seed[3])
+	return uint32(mum(h^r.seed[4], w.marks^r.seed[5]))
 }
 
-// lookup returns the slot of the flow with key k and hash h, or -1.
-func (r *tcpReassembler) lookup(k *flowKey, h uint32) int32 {
+// matches reports whether flow slot i holds the key w (k, when zoned).
+func (r *tcpReassembler) matches(i int32, w *flowWords, k *flowKey) bool {
+	f := &r.flows[i]
+	return f.words == *w && (w.marks&flowZoned == 0 || f.key == *k)
+}
+
+// keyOf sets k and w to the key of the connection from src to dst and
+// returns the direction that is (0: src is k.a, the lower endpoint in
+// netip's order: by family, then address, then port).
+func keyOf(src, dst netip.AddrPort, vlan uint16, k *flowKey, w *flowWords) int {
+	sa, da := src.Addr(), dst.Addr()
+	var fs, fd uint64
+	w.ah, w.al, fs = addrWords(sa)
+	w.bh, w.bl, fd = addrWords(da)
+	zoned := fs == 2 && sa.Zone() != "" || fd == 2 && da.Zone() != ""
+	var swap bool
+	if fs == fd && !zoned {
+		// The words order addresses as netip does within a family.
+		swap = w.bh < w.ah || w.bh == w.ah && (w.bl < w.al || w.bl == w.al && dst.Port() < src.Port())
+	} else {
+		swap = da.Less(sa) || da == sa && dst.Port() < src.Port()
+	}
+	k.a, k.b, k.vlan = src, dst, vlan
+	di := 0
+	if swap {
+		k.a, k.b = dst, src
+		w.ah, w.al, w.bh, w.bl = w.bh, w.bl, w.ah, w.al
+		fs, fd = fd, fs
+		di = 1
+	}
+	w.marks = uint64(k.a.Port())<<48 | uint64(k.b.Port())<<32 | uint64(vlan)<<16 | fd<<2 | fs
+	if zoned {
+		w.marks |= flowZoned
+	}
+	return di
+}
+
+// lookup returns the slot of the flow with key w (k) and hash h, or -1.
+func (r *tcpReassembler) lookup(w *flowWords, k *flowKey, h uint32) int32 {
 	for p := h & r.mask; ; p = (p + 1) & r.mask {
 		e := r.index[p]
 		if e == 0 {
 			return -1
 		}
 		if uint32(e>>32) == h {
-			if i := int32(uint32(e)) - 1; r.flows[i].key == *k {
+			if i := int32(uint32(e)) - 1; r.matches(i, w, k) {
 				return i
 			}
 		}
@@ -333,23 +410,20 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 	r.stats.TCP[TCPSegments].Inc()
 	r.expire(s.ts)
 
-	k := flowKey{a: s.src, b: s.dst, vlan: s.vlan}
-	di := 0
-	if s.dst.Addr().Less(s.src.Addr()) || s.dst.Addr() == s.src.Addr() && s.dst.Port() < s.src.Port() {
-		k.a, k.b = s.dst, s.src
-		di = 1
-	}
-	h := r.flowHash(&k)
+	var k flowKey
+	var w flowWords
+	di := keyOf(s.src, s.dst, s.vlan, &k, &w)
+	h := r.flowHash(&w)
 	i := r.last
-	if i < 0 || r.flows[i].hash != h || r.flows[i].key != k {
-		i = r.lookup(&k, h)
+	if i < 0 || r.flows[i].hash != h || !r.matches(i, &w, &k) {
+		i = r.lookup(&w, &k, h)
 	}
 	if i < 0 {
 		if s.flags&tcpRST != 0 || len(s.payload) == 0 && s.flags&tcpSYN == 0 {
 			r.stats.TCP[TCPIgnored].Inc()
 			return
 		}
-		i = r.newFlow(k, h, s.ts)
+		i = r.newFlow(&w, &k, h, s.ts)
 	} else {
 		r.touch(i, s.ts)
 	}
@@ -369,7 +443,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 			// picked up mid-stream): the old one is over.
 			r.endFlow(i)
 			r.stats.TCP[TCPFlowsClosed].Inc()
-			i = r.newFlow(k, h, s.ts)
+			i = r.newFlow(&w, &k, h, s.ts)
 			r.last = i
 			f = &r.flows[i]
 			d, o = &f.dir[di], &f.dir[1-di]
@@ -826,7 +900,7 @@ func (r *tcpReassembler) finish(d *tcpDir, src, dst netip.AddrPort) {
 		r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
 	}
 	r.putBuf(d)
-	*d = tcpDir{}
+	*d = tcpDir{r: d.r}
 }
 
 // endFlow finishes both directions of flow i and frees its slot.
@@ -847,6 +921,7 @@ func (r *tcpReassembler) endFlow(i int32) {
 	}
 	r.remove(i, f.hash)
 	f.key = flowKey{}
+	f.words = flowWords{}
 	r.free = append(r.free, i)
 	if r.last == i {
 		r.last = -1
@@ -855,7 +930,7 @@ func (r *tcpReassembler) endFlow(i int32) {
 
 // newFlow takes a slot for k, evicting the least recently active
 // connection when MaxFlows are tracked.
-func (r *tcpReassembler) newFlow(k flowKey, h uint32, now int64) int32 {
+func (r *tcpReassembler) newFlow(w *flowWords, k *flowKey, h uint32, now int64) int32 {
 	if len(r.free) == 0 && len(r.flows) >= r.maxFlows {
 		r.stats.TCP[TCPFlowsEvicted].Inc()
 		r.endFlow(r.head)
@@ -868,10 +943,13 @@ func (r *tcpReassembler) newFlow(k flowKey, h uint32, now int64) int32 {
 		r.flows = append(r.flows, tcpFlow{})
 		r.lru = append(r.lru, tcpLink{})
 		i = int32(len(r.flows) - 1)
+		r.flows[i].dir[0].r = &r.ranges[i][0]
+		r.flows[i].dir[1].r = &r.ranges[i][1]
 	}
 	r.stats.TCP[TCPFlowsCreated].Inc()
 	f := &r.flows[i]
-	f.key = k
+	f.words = *w
+	f.key = *k
 	f.hash = h
 	r.lru[i] = tcpLink{last: now, prev: r.tail, next: -1}
 	if r.tail >= 0 {
