@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -175,6 +176,7 @@ func TestMatcherCapturesTcpdump(t *testing.T) {
 	for _, path := range testenv.Pcaps(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			frames := readPcap(t, path)
+			in := gunzipped(t, path)
 			for _, expr := range []string{DNSExpr, DNSTunnelExpr, "host 192.0.2.53", "udp and greater 200"} {
 				tdExpr := expr
 				if frames[0].link != linkTypeEthernet {
@@ -187,7 +189,7 @@ func TestMatcherCapturesTcpdump(t *testing.T) {
 				}
 				out := filepath.Join(t.TempDir(), "out.pcap")
 				var kept []pcapFrame
-				if b, err := exec.Command(tcpdump, "-r", path, "-w", out, tdExpr).CombinedOutput(); err == nil {
+				if b, err := exec.Command(tcpdump, "-r", in, "-w", out, tdExpr).CombinedOutput(); err == nil {
 					kept = readPcap(t, out)
 				} else if !strings.Contains(string(b), "expression rejects all packets") {
 					t.Fatalf("tcpdump %q: %v\n%s", tdExpr, err, b)
@@ -441,4 +443,31 @@ func FuzzProgram(f *testing.F) {
 			t.Fatalf("Run = %d, x/net/bpf VM = %d", got, want)
 		}
 	})
+}
+
+// gunzipped returns path, or for a gzipped capture a temporary copy
+// uncompressed: tcpdump reads no gzip.
+func gunzipped(t *testing.T, path string) string {
+	t.Helper()
+	if !strings.HasSuffix(path, ".gz") {
+		return path
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(path), ".gz"))
+	if err := os.WriteFile(out, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -38,6 +38,11 @@ const (
 	// with everything else equal (the query port too where A has the real
 	// one: Unbound logs port 53 for IPv6).
 	ReasonNoSource = "query address unspecified in A (Unbound logs none for its upstream queries)"
+	// ReasonNoSourcePort: A logged the message with a query address but
+	// port 0, as Unbound 1.17 does for TCP upstream queries (tcp-upstream)
+	// sent from a configured outgoing-interface; B has it with everything
+	// else equal, the address too.
+	ReasonNoSourcePort = "query port 0 in A (Unbound logs no port for TCP upstream queries from an outgoing-interface)"
 	// ReasonNoFlow: the other file has no message at all between these two
 	// endpoints over this protocol (lost by capture, or never sent there).
 	ReasonNoFlow = "no message between these endpoints in the other file"
@@ -306,7 +311,7 @@ func Compare(a, b io.Reader, opts CompareOptions) (*CompareReport, error) {
 func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []CompareEntry, usedB []bool, strict bool) []int {
 	any := false
 	for _, i := range onlyA {
-		if ea[i].Query.Addr().IsUnspecified() {
+		if ea[i].Query.Addr().IsUnspecified() || noSourcePort(&ea[i]) {
 			any = true
 			break
 		}
@@ -314,8 +319,13 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 	if !any {
 		return onlyA
 	}
-	// Two indexes: query address cleared, and query address and port cleared.
-	withPort, noPort := map[compareKey][]int{}, map[compareKey][]int{}
+	// Three indexes: query address cleared, query address and port cleared,
+	// and query port alone cleared.
+	withPort, noPort, addrOnly := map[compareKey][]int{}, map[compareKey][]int{}, map[compareKey][]int{}
+	clearPort := func(k compareKey) compareKey {
+		k.query = netip.AddrPortFrom(k.query.Addr(), 0)
+		return k
+	}
 	clear := func(k compareKey, port bool) compareKey {
 		if port {
 			k.query = netip.AddrPortFrom(netip.Addr{}, k.query.Port())
@@ -329,10 +339,30 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 			k := eb[j].key()
 			withPort[clear(k, true)] = append(withPort[clear(k, true)], j)
 			noPort[clear(k, false)] = append(noPort[clear(k, false)], j)
+			addrOnly[clearPort(k)] = append(addrOnly[clearPort(k)], j)
 		}
 	}
 	var still []int
 	for _, i := range onlyA {
+		if noSourcePort(&ea[i]) {
+			k := clearPort(ea[i].key())
+			j, ok := takeB(addrOnly, k, eb, usedB, func(e *CompareEntry) bool { return e.Type == ea[i].Type })
+			if !ok {
+				j, ok = takeB(addrOnly, k, eb, usedB, func(*CompareEntry) bool { return true })
+			}
+			if !ok {
+				still = append(still, i)
+				continue
+			}
+			if ea[i].Type != eb[j].Type {
+				if reason := typeReason(&ea[i], &eb[j], strict); reason == ReasonTypeDiffers {
+					r.TypeMismatch = append(r.TypeMismatch, ComparePair{A: ea[i], B: eb[j], Reason: reason})
+					continue
+				}
+			}
+			r.Excused[ReasonNoSourcePort]++
+			continue
+		}
 		if !ea[i].Query.Addr().IsUnspecified() {
 			still = append(still, i)
 			continue
@@ -363,6 +393,11 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 		r.Excused[ReasonNoSource]++
 	}
 	return still
+}
+
+// noSourcePort reports whether e has a query address but no query port.
+func noSourcePort(e *CompareEntry) bool {
+	return e.Query.Addr().IsValid() && !e.Query.Addr().IsUnspecified() && e.Query.Port() == 0
 }
 
 // takeB marks and returns the first unused B entry with key k that ok accepts.

@@ -221,6 +221,32 @@ func TestCompare(t *testing.T) {
 			covers:  true,
 		},
 		{
+			// Unbound 1.17 with tcp-upstream and an outgoing-interface logs
+			// 192.0.2.3:0 (lab_realworld_unbound_sll2 holds such messages).
+			name: "Unbound logs query port 0 for TCP upstream from an outgoing-interface",
+			a: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.3:0", srv4, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, tcp, "192.0.2.3:0", srv4, r1},
+				{dnstap.Message_FORWARDER_QUERY, tcp, "[fd00:53::3]:0", srv6, q2},
+			},
+			b: []cmsg{
+				{aq, tcp, "192.0.2.3:45838", srv4, q1},
+				{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.3:45838", srv4, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, tcp, "192.0.2.3:45838", srv4, r1},
+				{dnstap.Message_FORWARDER_QUERY, tcp, "[fd00:53::3]:60540", srv6, q2},
+			},
+			excused: map[string]int{ReasonNoSourcePort: 3},
+			onlyB:   []string{ReasonNoFlow}, // the AUTH_QUERY view of the same message
+			covers:  true,
+		},
+		{
+			name:  "query port 0 still needs the same query address",
+			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.3:0", srv4, q1}},
+			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.4:45838", srv4, q1}},
+			onlyA: []string{"same bytes, different query address 192.0.2.4, query port 45838 (other file #0)"},
+			onlyB: []string{"same bytes, different query address 192.0.2.3, query port 0 (other file #0)"},
+		},
+		{
 			name:  "unspecified query address still needs the same bytes and responder",
 			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "0.0.0.0:30764", srv4, q1}},
 			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.54:30764", "192.0.2.54:53", q1}},

@@ -1,0 +1,283 @@
+package lab
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+)
+
+// realWorldEnv guards TestRealWorldCaptures: it rewrites committed files.
+const realWorldEnv = "SENSOR_LAB_REGEN"
+
+// realWorldOut, when set, is where TestRealWorldCaptures writes instead of
+// testdata/pcaps (to look at captures before committing them).
+const realWorldOut = "SENSOR_REALWORLD_OUT"
+
+// TestRealWorldCaptures makes testdata/pcaps/lab_realworld_* with real
+// BIND (primary and secondary), Unbound, dig, kdig, nsupdate and dnsperf:
+//
+//	SENSOR_LAB_REGEN=1 go test -count=1 ./internal/lab -run TestRealWorldCaptures -v
+//
+// Each capture comes with the dnstap of every server in it.
+func TestRealWorldCaptures(t *testing.T) {
+	if os.Getenv(realWorldEnv) != "1" {
+		t.Skip(realWorldEnv + "=1 not set: the committed captures stay as they are")
+	}
+	testenv.NeedRoot(t)
+	dst := os.Getenv(realWorldOut)
+	if dst == "" {
+		dst = filepath.Join(testenv.RepoRoot(), "testdata", "pcaps")
+	}
+	for _, sc := range []struct {
+		name string
+		run  func(t *testing.T, dir string) map[string]string
+	}{
+		{"xfr", realXFR},
+		{"dnssec", realDNSSEC},
+		{"unbound", realUnbound},
+		{"dnsperf", realDNSPerf},
+		{"netem", realNetem},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			for src, name := range sc.run(t, t.TempDir()) {
+				copyTo(t, src, filepath.Join(dst, name))
+			}
+		})
+	}
+}
+
+func copyTo(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d bytes", dst, len(b))
+}
+
+func want(t *testing.T, out, substr string) {
+	t.Helper()
+	if !strings.Contains(out, substr) {
+		t.Fatalf("want %q in:\n%s", substr, out)
+	}
+}
+
+// waitSigned waits until BIND has signed ZoneSigned (RRSIG over DNSKEY),
+// before any capture starts.
+func waitSigned(t *testing.T, ns *Netns) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		out, _ := ns.Output("dig", "+tries=1", "+time=2", "+dnssec", "@"+ServerV4.String(), ZoneSigned, "DNSKEY")
+		if strings.Contains(string(out), "RRSIG\tDNSKEY 8") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not signed after a minute:\n%s", ZoneSigned, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// realXFR: a secondary in the client namespace loads ZoneXFR by AXFR, the
+// primary is updated and NOTIFYs, the secondary asks SOA and IXFR; dig
+// makes its own AXFR, IXFR and NOTIFY, and queries names in mixed case.
+func realXFR(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	primary := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-primary", Primary: true, Secondary: ClientV4})
+	secondary := StartRealNamed(t, l.Client, ClientV4, ClientV6, RealNamedOptions{Identity: "lab-secondary", PrimaryAddr: ServerV4})
+	secondary.WaitLog(t, "transferred serial 1", time.Minute)
+	at4, at6 := "@"+ServerV4.String(), "@"+ServerV6.String()
+	want(t, string(l.Client.Run(t, "dig", "+tries=1", "+time=3", at6, ZoneXFR, "AXFR")), "XFR size: ")
+	var up strings.Builder
+	fmt.Fprintf(&up, "server %s\nzone %s\n", ServerV4, ZoneXFR)
+	for i := range 150 {
+		fmt.Fprintf(&up, "update add NeW-%03d.%s 300 A 203.0.113.%d\n", i, ZoneXFR, i)
+	}
+	up.WriteString("update delete HoSt-0001.WeB." + ZoneXFR + " A\nsend\n")
+	l.Client.NSUpdate(t, up.String())
+	secondary.WaitLog(t, "transferred serial 2", time.Minute)
+	want(t, string(l.Client.Run(t, "dig", "+tries=1", "+time=3", at4, "IXFR=1", ZoneXFR)), "XFR size: ")
+	want(t, l.Client.Dig(t, at4, "+opcode=notify", "+norecurse", ZoneXFR, "SOA"), "opcode: NOTIFY")
+	want(t, l.Client.Dig(t, at4, "hOsT-0042.WeB."+strings.ToUpper(ZoneXFR), "TXT"), "record 42 of")
+	want(t, l.Client.Dig(t, at6, "+dnssec", "WwW.xFr.ExAmPlE", "A"), "MiXeD")
+	c.Stop(t)
+	secondary.Stop(t)
+	primary.Stop(t)
+	return map[string]string{
+		pcap:                 "lab_realworld_xfr.pcap",
+		primary.DnstapPath:   "lab_realworld_xfr.primary.dnstap",
+		secondary.DnstapPath: "lab_realworld_xfr.secondary.dnstap",
+	}
+}
+
+// realDNSSEC: large signed answers over UDP (IPv4 and IPv6 fragments) and
+// TCP, TC=1 and the TCP retry, EDNS cookies, many queries on one kdig
+// connection, captured by dumpcap as pcapng.
+func realDNSSEC(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	// Capture from the start: waitSigned's probes are in BIND's dnstap.
+	pcap := filepath.Join(dir, "x.pcapng")
+	c := l.Server.StartDumpcap(t, l.ServerIf, pcap)
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	waitSigned(t, l.Client)
+	at4, at6 := "@"+ServerV4.String(), "@"+ServerV6.String()
+	for _, at := range []string{at4, at6} {
+		want(t, l.Client.Dig(t, at, "+dnssec", "+bufsize=4096", NameSignedBig, "TXT"), "RRSIG")
+		want(t, l.Client.Dig(t, at, "+dnssec", "+bufsize=4096", ZoneSigned, "DNSKEY"), "RRSIG")
+		want(t, l.Client.Dig(t, at, "+dnssec", "+tcp", ZoneSigned, "DNSKEY"), "RRSIG")
+		// TC=1 on a 1232-byte EDNS buffer, then dig's own TCP retry.
+		want(t, l.Client.Dig(t, at, "+dnssec", "+bufsize=1232", NameSignedBig, "TXT"), "Truncated, retrying in TCP mode")
+		// dig sends a client cookie by default; the second query echoes
+		// the server cookie of the first.
+		out := l.Client.Dig(t, at, "+cookie", "WwW.SeC.eXaMpLe", "A")
+		want(t, out, "COOKIE: ")
+		ck := cookieOf(out)
+		want(t, l.Client.Dig(t, at, "+cookie="+ck, "+dnssec", "mx."+ZoneSigned, "MX"), "RRSIG")
+	}
+	args := []string{"+tcp", "+keepopen", at4}
+	for i := range 8 {
+		args = append(args, fmt.Sprintf("mail%d.%s", i, ZoneSigned), "A", "+dnssec", "mx."+ZoneSigned, "MX")
+	}
+	want(t, kdig(t, l.Client, args...), "mail7."+ZoneSigned)
+	want(t, kdig(t, l.Client, "+tcp", "+keepopen", at6, "+dnssec", ZoneSigned, "DNSKEY", ZoneSigned, "SOA", "nx."+ZoneSigned, "A"), "NXDOMAIN")
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_dnssec.pcapng", named.DnstapPath: "lab_realworld_dnssec.bind.dnstap"}
+}
+
+func cookieOf(dig string) string {
+	_, rest, _ := strings.Cut(dig, "; COOKIE: ")
+	ck, _, _ := strings.Cut(rest, " ")
+	return strings.TrimSpace(ck)
+}
+
+// realUnbound: Unbound in the client namespace (RealResolverV4/V6) with
+// tcp-upstream and 0x20 (use-caps-for-id) forwards to BIND; dig asks
+// Unbound from the server namespace, so both legs cross the veth. tcpdump
+// takes it on "any" (SLL2), and the capture is gzipped.
+func realUnbound(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	l.AddResolverAddrs(t)
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCaptureArgs(t, pcap, "-i", "any")
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	waitSigned(t, l.Client)
+	ub := StartRealUnbound(t, l.Client, []netip.Addr{ServerV4, ServerV6},
+		RealUnboundOptions{Extra: []string{"tcp-upstream: yes", "use-caps-for-id: yes", "edns-buffer-size: 1232",
+			"outgoing-interface: " + RealResolverV4.String(), "outgoing-interface: " + RealResolverV6.String()}},
+		RealResolverV4, RealResolverV6)
+	for i, at := range []string{"@" + RealResolverV4.String(), "@" + RealResolverV6.String()} {
+		want(t, l.Server.Dig(t, at, fmt.Sprintf("host-%04d.web.%s", 10+i, ZoneXFR), "A"), "198.51.")
+		want(t, l.Server.Dig(t, at, "+dnssec", fmt.Sprintf("mx.%s", ZoneSigned), "MX"), "RRSIG")
+		want(t, l.Server.Dig(t, at, "+dnssec", "+tcp", NameSignedBig, "TXT"), "RRSIG")
+		want(t, l.Server.Dig(t, at, "www."+ZoneXFR, "A"), "192.0.2.20")
+		want(t, l.Server.Dig(t, at, fmt.Sprintf("nx%d.%s", i, ZoneSigned), "A"), "NXDOMAIN")
+	}
+	c.Stop(t)
+	ub.Stop(t)
+	named.Stop(t)
+	gz := pcap + ".gz"
+	gzipFile(t, pcap, gz)
+	return map[string]string{gz: "lab_realworld_unbound_sll2.pcap.gz", named.DnstapPath: "lab_realworld_unbound_sll2.bind.dnstap", ub.DnstapPath: "lab_realworld_unbound_sll2.unbound.dnstap"}
+}
+
+// realDNSPerf: dnsperf over TCP at a bounded rate, several connections.
+func realDNSPerf(t *testing.T, dir string) map[string]string {
+	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
+	l := New(t)
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	var q strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&q, "HOST-%04d.web.%s A\nhost-%04d.WEB.%s TXT\n", i*7, ZoneXFR, i*11, ZoneXFR)
+	}
+	q.WriteString("www." + ZoneSigned + " AAAA\nnx." + ZoneXFR + " A\n")
+	qf := filepath.Join(dir, "queries")
+	if err := os.WriteFile(qf, []byte(q.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	out := l.Client.Run(t, dnsperf, "-s", ServerV4.String(), "-m", "tcp", "-c", "3", "-q", "20", "-Q", "150", "-l", "2", "-d", qf)
+	t.Logf("dnsperf:\n%s", out)
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_dnsperf_tcp.pcap", named.DnstapPath: "lab_realworld_dnsperf_tcp.bind.dnstap"}
+}
+
+func gzipFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(out)
+	if _, err := io.Copy(zw, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kdig runs kdig with one try: Netns.Kdig passes +tries=1, which kdig
+// 3.2 rejects ("invalid option"); its option is +retry.
+func kdig(t *testing.T, ns *Netns, args ...string) string {
+	t.Helper()
+	testenv.NeedTool(t, "kdig", "knot-dnsutils")
+	return string(ns.Run(t, "kdig", append([]string{"+retry=0", "+timeout=3"}, args...)...))
+}
+
+// realNetem: transfers, TCP queries and fragmented UDP answers through
+// netem on both veth ends (loss, reordering, duplicates), captured on the
+// client's end: what a sensor on a lossy SPAN port sees, with
+// retransmissions, out-of-order segments and fragments, and duplicates.
+func realNetem(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	waitSigned(t, l.Client)
+	for _, side := range []struct {
+		ns *Netns
+		If string
+	}{{l.Server, l.ServerIf}, {l.Client, l.ClientIf}} {
+		side.ns.Run(t, "tc", "qdisc", "add", "dev", side.If, "root", "netem",
+			"delay", "4ms", "loss", "4%", "reorder", "20%", "50%", "duplicate", "3%")
+	}
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Client.StartCapture(t, l.ClientIf, pcap, "")
+	at4, at6 := "@"+ServerV4.String(), "@"+ServerV6.String()
+	want(t, string(l.Client.Run(t, "dig", "+tries=1", "+time=10", at4, ZoneXFR, "AXFR")), "XFR size: 2006 records")
+	for _, at := range []string{at4, at6} {
+		for range 3 {
+			want(t, string(l.Client.Run(t, "dig", "+tries=3", "+time=2", at, "+dnssec", "+bufsize=4096", NameSignedBig, "TXT")), "RRSIG")
+		}
+	}
+	args := []string{"+tcp", "+keepopen", "+retry=0", "+timeout=10", at6}
+	for i := range 40 {
+		args = append(args, fmt.Sprintf("hOsT-%04d.wEb.%s", i*13, ZoneXFR), "TXT")
+	}
+	want(t, string(l.Client.Run(t, "kdig", args...)), "record 507 of")
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_netem.pcap", named.DnstapPath: "lab_realworld_netem.bind.dnstap"}
+}
