@@ -947,3 +947,141 @@ func TestTCPBufferFlood(t *testing.T) {
 		t.Fatalf("got %d messages, want the newest connection's message", len(tr.got))
 	}
 }
+
+// TestTCPFlowLayout keeps tcpFlow a whole number of cache lines, with
+// what every segment reads (key words, hash, both directions' state) in
+// its first three, so that flows in the slot array never straddle more
+// lines than they must.
+func TestTCPFlowLayout(t *testing.T) {
+	var f tcpFlow
+	if size := unsafe.Sizeof(f); size%64 != 0 {
+		t.Errorf("tcpFlow is %d bytes, not a multiple of 64", size)
+	}
+	if end := unsafe.Offsetof(f.dir) + unsafe.Sizeof(f.dir); end > 3*64 {
+		t.Errorf("direction state ends at byte %d, past the third cache line", end)
+	}
+}
+
+// TestTCPFlowKeys checks that keyOf names both directions of a connection
+// alike, orders the endpoints as netip does, and keeps apart keys that
+// differ only in what the 16-byte address form loses (family, zone) or in
+// the VLAN.
+func TestTCPFlowKeys(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	cases := []struct {
+		name     string
+		src, dst netip.AddrPort
+	}{
+		{"ipv4 client first", ap("192.0.2.1:40000"), ap("192.0.2.53:53")},
+		{"ipv4 server first", ap("192.0.2.53:53"), ap("192.0.2.1:40000")},
+		{"ipv4 same address", ap("192.0.2.1:53"), ap("192.0.2.1:40000")},
+		{"ipv6", ap("[2001:db8::1]:40000"), ap("[2001:db8::53]:53")},
+		{"ipv6 high word differs", ap("[2001:db9::1]:40000"), ap("[2001:db8::53]:53")},
+		{"ipv4-mapped ipv6", ap("[::ffff:192.0.2.1]:40000"), ap("[::ffff:192.0.2.53]:53")},
+		{"mixed families", ap("[::ffff:192.0.2.1]:40000"), ap("192.0.2.53:53")},
+		{"zoned", ap("[fe80::1%eth0]:40000"), ap("[fe80::1%eth1]:53")},
+		{"zoned same port", ap("[fe80::1%eth1]:53"), ap("[fe80::1%eth0]:53")},
+		{"zero addresses", netip.AddrPortFrom(netip.Addr{}, 2), netip.AddrPortFrom(netip.Addr{}, 1)},
+	}
+	seen := map[flowWords]flowKey{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var k, k2 flowKey
+			var w, w2 flowWords
+			di := keyOf(tc.src, tc.dst, 7, &k, &w)
+			di2 := keyOf(tc.dst, tc.src, 7, &k2, &w2)
+			if k != k2 || w != w2 || di+di2 != 1 {
+				t.Fatalf("directions differ: %v/%v %d, %v/%v %d", k, w, di, k2, w2, di2)
+			}
+			// The old rule: a is the lower endpoint in netip's order.
+			swap := tc.dst.Addr().Less(tc.src.Addr()) || tc.dst.Addr() == tc.src.Addr() && tc.dst.Port() < tc.src.Port()
+			if want := map[bool]int{false: 0, true: 1}[swap]; di != want {
+				t.Errorf("direction %d, want %d (key %v)", di, want, k)
+			}
+			var kv flowKey
+			var wv flowWords
+			keyOf(tc.src, tc.dst, 8, &kv, &wv)
+			if wv == w {
+				t.Errorf("VLAN 7 and 8 share words %v", w)
+			}
+			if other, ok := seen[w]; ok && other != k && w.marks&flowZoned == 0 {
+				t.Errorf("words %v also name %v", w, other)
+			}
+			seen[w] = k
+		})
+	}
+}
+
+// TestTCPFlowIndex churns the open-addressing index through inserts and
+// removals in a table small enough for long probe runs, and checks every
+// lookup against a map.
+func TestTCPFlowIndex(t *testing.T) {
+	for _, maxFlows := range []int{1, 5, 37, 300} {
+		t.Run(fmt.Sprint(maxFlows), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.MaxFlows = maxFlows
+			var stats Stats
+			r := newTCPReassembler(cfg, &stats, func(netip.AddrPort, netip.AddrPort, []byte, int64) {})
+			type entry struct {
+				k flowKey
+				w flowWords
+			}
+			mkKey := func(n int) entry {
+				var e entry
+				a := netip.AddrFrom4([4]byte{198, 51, 100, byte(n % 7)})
+				port := uint16(1024 + n)
+				switch n % 6 {
+				case 0, 3:
+					a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(n % 5)})
+				case 1:
+					// Four keys with the same words, told apart by the
+					// zone alone.
+					a = netip.AddrFrom16([16]byte{0xfe, 0x80, 15: 1}).WithZone(fmt.Sprint("eth", n/6%4))
+					port = 1024
+				}
+				keyOf(netip.AddrPortFrom(a, port), netip.AddrPortFrom(a, 53), 0, &e.k, &e.w)
+				return e
+			}
+			live := map[flowKey]int32{}
+			rng := uint32(1)
+			for step := range 20000 {
+				rng = rng*1664525 + 1013904223
+				e := mkKey(int(rng>>8) % (3 * maxFlows))
+				h := r.flowHash(&e.w)
+				got := r.lookup(&e.w, &e.k, h)
+				want, ok := live[e.k]
+				if !ok {
+					want = -1
+				}
+				if got != want {
+					t.Fatalf("step %d: lookup %v = %d, want %d", step, e.k, got, want)
+				}
+				switch {
+				case got >= 0:
+					r.endFlow(got)
+					delete(live, e.k)
+				default:
+					if len(live) == maxFlows {
+						for k, i := range live {
+							if i == r.head {
+								delete(live, k)
+							}
+						}
+					}
+					live[e.k] = r.newFlow(&e.w, &e.k, h, t0)
+				}
+				if r.tracked() != len(live) {
+					t.Fatalf("step %d: tracked %d, want %d", step, r.tracked(), len(live))
+				}
+			}
+			for k, i := range live {
+				var w flowWords
+				var k2 flowKey
+				keyOf(k.a, k.b, k.vlan, &k2, &w)
+				if got := r.lookup(&w, &k2, r.flowHash(&w)); got != i {
+					t.Errorf("lookup %v = %d, want %d", k, got, i)
+				}
+			}
+		})
+	}
+}
