@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+	"github.com/miekg/dns"
+)
+
+// realWorld is one committed capture of internal/lab's TestRealWorldCaptures
+// with the dnstap of every server in it.
+type realWorld struct {
+	pcap string
+	// flags tell the sensor which servers it watches and their roles.
+	flags []string
+	// servers are the servers' own dnstap files and the Compare reasons
+	// each may need (anything else is a failure).
+	servers []realServer
+	// tsharkOnly is how many DNS messages tshark counts that the sensor
+	// rightly does not (see the case's comment).
+	tsharkOnly int
+	// axfrRecords, when not 0, is the RR count of every AXFR in the
+	// capture (dig's "XFR size: N records").
+	axfrRecords int
+	// check, when set, asserts more about the sensor's messages.
+	check func(t *testing.T, entries []emit.CompareEntry)
+}
+
+type realServer struct {
+	dnstap  string
+	excuses []string
+}
+
+var (
+	bindExcuses    = []string{emit.ReasonBINDRD}
+	unboundExcuses = []string{emit.ReasonNoSource, emit.ReasonNoSourcePort}
+)
+
+var realWorlds = []realWorld{
+	{
+		// The secondary (192.0.2.2) is a server too: its answer to the
+		// primary's NOTIFY is in its own dnstap.
+		pcap:  "lab_realworld_xfr.pcap",
+		flags: []string{"--server", "192.0.2.53,fd00:53::53,192.0.2.2,fd00:53::2", "--role", "authoritative"},
+		servers: []realServer{
+			{"lab_realworld_xfr.primary.dnstap", bindExcuses},
+			{"lab_realworld_xfr.secondary.dnstap", nil},
+		},
+		// The primary's first NOTIFY reached the secondary before it
+		// listened: the ICMP port unreachable quotes the whole UDP
+		// datagram and tshark dissects the DNS inside it. It never
+		// crossed to a DNS server, and the sensor does not decode ICMP.
+		tsharkOnly:  1,
+		axfrRecords: 2007,
+		check: func(t *testing.T, e []emit.CompareEntry) {
+			var notify, ixfr int
+			for i := range e {
+				m := unpack(t, &e[i])
+				if m.Opcode == dns.OpcodeNotify && !m.Response {
+					notify++
+				}
+				if len(m.Question) == 1 && m.Question[0].Qtype == dns.TypeIXFR && m.Response {
+					ixfr++
+				}
+			}
+			// Startup NOTIFY (twice: unanswered, then answered), update
+			// NOTIFY, dig +opcode=notify; each once per message.
+			if notify == 0 || ixfr < 2 {
+				t.Errorf("%d NOTIFY queries and %d IXFR answer messages, want some of each", notify, ixfr)
+			}
+		},
+	},
+	{
+		pcap:    "lab_realworld_dnssec.pcapng",
+		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
+		servers: []realServer{{"lab_realworld_dnssec.bind.dnstap", bindExcuses}},
+		check: func(t *testing.T, e []emit.CompareEntry) {
+			// The fragmented signed TXT answers must come out whole over
+			// UDP on both families (RRSIG included).
+			fam := map[bool]int{}
+			for i := range e {
+				m := unpack(t, &e[i])
+				if m.Response && e[i].Protocol.String() == "UDP" && len(e[i].Wire) > 1500 && len(m.Answer) == 2 {
+					fam[e[i].Response.Addr().Is4()]++
+				}
+			}
+			if fam[true] == 0 || fam[false] == 0 {
+				t.Errorf("whole UDP answers over 1500 bytes by IPv4: %v, want both families", fam)
+			}
+		},
+	},
+	{
+		// Unbound (192.0.2.3, fd00:53::3) forwards to BIND; messages
+		// between the two are both servers' and come out twice (AUTH_*
+		// and FORWARDER_*), one per view.
+		pcap: "lab_realworld_unbound_sll2.pcap.gz",
+		flags: []string{"--server", "192.0.2.53=authoritative,fd00:53::53=authoritative,192.0.2.3,fd00:53::3",
+			"--forwarder", serverFlag},
+		servers: []realServer{
+			{"lab_realworld_unbound_sll2.bind.dnstap", bindExcuses},
+			{"lab_realworld_unbound_sll2.unbound.dnstap", unboundExcuses},
+		},
+	},
+	{
+		pcap:    "lab_realworld_dnsperf_tcp.pcap",
+		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
+		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
+	},
+}
+
+// TestRealWorldCaptures runs the sensor over the committed real-world lab
+// captures, offline: its output must cover every server's own dnstap
+// (only the listed, known labelling differences excused), and its messages
+// must be tshark's, one for one (sender, DNS ID, QR bit).
+func TestRealWorldCaptures(t *testing.T) {
+	for _, rw := range realWorlds {
+		t.Run(rw.pcap, func(t *testing.T) {
+			pcap := pcapPath(rw.pcap)
+			out, summary := convert(t, pcap, rw.flags...)
+			for _, srv := range rw.servers {
+				rep := compareFiles(t, pcapPath(srv.dnstap), out, srv.dnstap)
+				if !rep.Covers() || rep.MessagesA == 0 {
+					t.Errorf("sensor output does not cover %s:\n%s\nsummary:\n%s", srv.dnstap, rep, summary)
+				}
+				for reason := range rep.Excused {
+					if !slices.Contains(srv.excuses, reason) {
+						t.Errorf("%s: excused %d x %q, not a known difference for this server", srv.dnstap, rep.Excused[reason], reason)
+					}
+				}
+				t.Logf("%s: %d messages, %d exact, excused %v", srv.dnstap, rep.MessagesA, rep.Matched, rep.Excused)
+			}
+
+			// One frame per message: without --server the port-53 side is
+			// the server, and no message is both servers'.
+			plain, plainSummary := convert(t, pcap)
+			entries := readEntries(t, plain)
+			if got := summaryMessages(t, plainSummary); got != len(entries) {
+				t.Errorf("summary says %d DNS messages, file holds %d frames", got, len(entries))
+			}
+			want := tsharkMessages(t, pcap)
+			got := make([]string, len(entries))
+			for i := range entries {
+				got[i] = senderKey(&entries[i])
+			}
+			onlyT, onlyS := multisetDiff(want, got)
+			if len(onlyS) != 0 || len(onlyT) != rw.tsharkOnly {
+				t.Errorf("tshark %d messages, sensor %d; only tshark (%d allowed): %v; only sensor: %v",
+					len(want), len(got), rw.tsharkOnly, onlyT, onlyS)
+			}
+			if rw.axfrRecords != 0 {
+				checkAXFR(t, entries, rw.axfrRecords)
+			}
+			if rw.check != nil {
+				rw.check(t, entries)
+			}
+		})
+	}
+}
+
+// checkAXFR sums the answer RRs of every AXFR answer stream (all response
+// messages of one TCP connection that answer an AXFR query): each must be
+// the whole zone, SOA at both ends.
+func checkAXFR(t *testing.T, e []emit.CompareEntry, want int) {
+	t.Helper()
+	type conn struct{ q, r netip.AddrPort }
+	rrs := map[conn]int{}
+	var order []conn
+	for i := range e {
+		if !e[i].IsResponse() || e[i].Protocol.String() != "TCP" {
+			continue
+		}
+		m := unpack(t, &e[i])
+		c := conn{e[i].Query, e[i].Response}
+		// Only the first message of an AXFR answer repeats the question.
+		if len(m.Question) == 1 && m.Question[0].Qtype == dns.TypeAXFR {
+			order = append(order, c)
+		}
+		if _, ok := rrs[c]; ok || (len(m.Question) == 1 && m.Question[0].Qtype == dns.TypeAXFR) {
+			rrs[c] += len(m.Answer)
+		}
+	}
+	if len(order) == 0 {
+		t.Fatal("no AXFR answer in the sensor's output")
+	}
+	for _, c := range order {
+		if rrs[c] != want {
+			t.Errorf("AXFR %v -> %v: %d RRs in the sensor's messages, want %d", c.q, c.r, rrs[c], want)
+		}
+	}
+	t.Logf("%d AXFRs of %d RRs each", len(order), want)
+}
+
+func unpack(t *testing.T, e *emit.CompareEntry) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(e.Wire); err != nil {
+		t.Fatalf("sensor message %s does not unpack: %v", e, err)
+	}
+	return m
+}
+
+func readEntries(t *testing.T, path string) []emit.CompareEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e, err := emit.ReadCompareEntries(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// senderKey is "sender address:port id qr" of a sensor message, as
+// tsharkMessages writes it.
+func senderKey(e *emit.CompareEntry) string {
+	from := e.Query
+	if e.IsResponse() {
+		from = e.Response
+	}
+	var id uint16
+	qr := 0
+	if len(e.Wire) >= 3 {
+		id = uint16(e.Wire[0])<<8 | uint16(e.Wire[1])
+		qr = int(e.Wire[2] >> 7)
+	}
+	return fmt.Sprintf("%s %d %d", from, id, qr)
+}
+
+// tsharkMessages lists every DNS message tshark sees (it reassembles IP
+// fragments and TCP streams, and one frame may end several messages) as
+// "sender address:port id qr".
+func tsharkMessages(t *testing.T, pcap string) []string {
+	t.Helper()
+	tshark := testenv.NeedTool(t, "tshark", "tshark")
+	cmd := exec.Command(tshark, "-r", pcap, "-n", "-Y", "dns", "-T", "fields",
+		"-e", "frame.number", "-e", "ip.src", "-e", "ipv6.src", "-e", "udp.srcport", "-e", "tcp.srcport",
+		"-e", "dns.id", "-e", "dns.flags.response", "-e", "icmp.type", "-e", "icmpv6.type")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", pcap, err)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 9 {
+			t.Fatalf("tshark line %q: want 9 fields", line)
+		}
+		src := f[1] + f[2]
+		port := f[3] + f[4]
+		if f[7] != "" || f[8] != "" {
+			// A DNS message quoted in an ICMP error: keep it (the case's
+			// tsharkOnly says how many), with the quoted sender.
+			src = lastOf(f[1] + f[2])
+		}
+		ids, qrs := strings.Split(f[5], ","), strings.Split(f[6], ",")
+		if len(ids) != len(qrs) {
+			t.Fatalf("tshark frame %s: %d IDs and %d QR flags", f[0], len(ids), len(qrs))
+		}
+		a, err := netip.ParseAddr(src)
+		if err != nil {
+			t.Fatalf("tshark frame %s: source %q: %v", f[0], src, err)
+		}
+		p, err := strconv.Atoi(firstOf(port))
+		if err != nil {
+			t.Fatalf("tshark frame %s: port %q: %v", f[0], port, err)
+		}
+		for i := range ids {
+			id, err := strconv.ParseUint(strings.TrimPrefix(ids[i], "0x"), 16, 16)
+			if err != nil {
+				t.Fatalf("tshark frame %s: id %q: %v", f[0], ids[i], err)
+			}
+			qr := 0
+			if qrs[i] == "1" || qrs[i] == "True" {
+				qr = 1
+			}
+			msgs = append(msgs, fmt.Sprintf("%s %d %d", netip.AddrPortFrom(a, uint16(p)), id, qr))
+		}
+	}
+	return msgs
+}
+
+func firstOf(s string) string { v, _, _ := strings.Cut(s, ","); return v }
+
+func lastOf(s string) string { return s[strings.LastIndex(s, ",")+1:] }
+
+// multisetDiff returns what a has more of than b, and b more than a.
+func multisetDiff(a, b []string) (onlyA, onlyB []string) {
+	n := map[string]int{}
+	for _, s := range a {
+		n[s]++
+	}
+	for _, s := range b {
+		n[s]--
+	}
+	for s, c := range n {
+		for ; c > 0; c-- {
+			onlyA = append(onlyA, s)
+		}
+		for ; c < 0; c++ {
+			onlyB = append(onlyB, s)
+		}
+	}
+	slices.Sort(onlyA)
+	slices.Sort(onlyB)
+	return onlyA, onlyB
+}
+
+// summaryMessages is the "DNS messages N" count of the sensor's summary.
+func summaryMessages(t *testing.T, summary string) int {
+	t.Helper()
+	for _, line := range strings.Split(summary, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "DNS" && f[1] == "messages" {
+			n, err := strconv.Atoi(f[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no \"DNS messages N\" line in:\n%s", summary)
+	return 0
+}
