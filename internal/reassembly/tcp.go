@@ -159,17 +159,19 @@ const (
 // message, or data being searched for a boundary); the byte at position p
 // has sequence number next+(p-n). Out-of-order pieces lie beyond n, sorted.
 type tcpDir struct {
-	buf       []byte                  // pooled, nil when nothing is held
-	r         *[maxTCPRanges]tcpRange // the flow slot's entry in tcpReassembler.ranges; r[:nr] are in use
-	n         int32
-	skip      int32  // bytes still to drop before the next boundary (a message too long to hold, or cut by a gap)
-	next      uint32 // sequence number of position n
-	isn       uint32 // SYN's sequence number, when synSeen
+	// nr comes first: a segment without data reads it in both directions,
+	// and in this order both fall in the flow's first two cache lines.
+	nr        int32
 	state     uint8
 	synSeen   bool
 	fin       bool
-	nr        int32
-	holeSince int64 // capture time the first out-of-order piece arrived
+	n         int32
+	skip      int32                   // bytes still to drop before the next boundary (a message too long to hold, or cut by a gap)
+	next      uint32                  // sequence number of position n
+	isn       uint32                  // SYN's sequence number, when synSeen
+	holeSince int64                   // capture time the first out-of-order piece arrived
+	buf       []byte                  // pooled, nil when nothing is held
+	r         *[maxTCPRanges]tcpRange // the flow slot's entry in tcpReassembler.ranges; r[:nr] are in use
 }
 
 // tcpFlow is one connection. Slots live in tcpReassembler.flows; their
@@ -317,7 +319,9 @@ func (r *tcpReassembler) flowHash(w *flowWords) uint32 {
 // matches reports whether flow slot i holds the key w (k, when zoned).
 func (r *tcpReassembler) matches(i int32, w *flowWords, k *flowKey) bool {
 	f := &r.flows[i]
-	return f.words == *w && (w.marks&flowZoned == 0 || f.key == *k)
+	// Word by word: comparing the structs calls memequal.
+	return f.words.al == w.al && f.words.bl == w.bl && f.words.marks == w.marks &&
+		f.words.ah == w.ah && f.words.bh == w.bh && (w.marks&flowZoned == 0 || f.key == *k)
 }
 
 // keyOf sets k and w to the key of the connection from src to dst and
@@ -349,6 +353,23 @@ func keyOf(src, dst netip.AddrPort, vlan uint16, k *flowKey, w *flowWords) int {
 		w.marks |= flowZoned
 	}
 	return di
+}
+
+// keyOf4 is keyOf for two IPv4 endpoints, small enough to be inlined
+// into segment: most DNS over TCP is IPv4, and keyOf costs a call.
+func keyOf4(src, dst netip.AddrPort, vlan uint16, k *flowKey, w *flowWords) int {
+	a, b := src.Addr().As4(), dst.Addr().As4()
+	x := 0xffff<<32 | uint64(binary.BigEndian.Uint32(a[:]))
+	y := 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:]))
+	sp, dp := src.Port(), dst.Port()
+	if y < x || y == x && dp < sp {
+		*k = flowKey{a: dst, b: src, vlan: vlan}
+		*w = flowWords{al: y, bl: x, marks: uint64(dp)<<48 | uint64(sp)<<32 | uint64(vlan)<<16 | 1<<2 | 1}
+		return 1
+	}
+	*k = flowKey{a: src, b: dst, vlan: vlan}
+	*w = flowWords{al: x, bl: y, marks: uint64(sp)<<48 | uint64(dp)<<32 | uint64(vlan)<<16 | 1<<2 | 1}
+	return 0
 }
 
 // lookup returns the slot of the flow with key w (k) and hash h, or -1.
@@ -412,7 +433,12 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 
 	var k flowKey
 	var w flowWords
-	di := keyOf(s.src, s.dst, s.vlan, &k, &w)
+	var di int
+	if sa, da := s.src.Addr(), s.dst.Addr(); sa.Is4() && da.Is4() {
+		di = keyOf4(s.src, s.dst, s.vlan, &k, &w)
+	} else {
+		di = keyOf(s.src, s.dst, s.vlan, &k, &w)
+	}
 	h := r.flowHash(&w)
 	i := r.last
 	if i < 0 || r.flows[i].hash != h || !r.matches(i, &w, &k) {

@@ -998,6 +998,13 @@ func TestTCPFlowKeys(t *testing.T) {
 			if want := map[bool]int{false: 0, true: 1}[swap]; di != want {
 				t.Errorf("direction %d, want %d (key %v)", di, want, k)
 			}
+			if tc.src.Addr().Is4() && tc.dst.Addr().Is4() {
+				var k4 flowKey
+				var w4 flowWords
+				if di4 := keyOf4(tc.src, tc.dst, 7, &k4, &w4); di4 != di || k4 != k || w4 != w {
+					t.Errorf("keyOf4 = %d %v %v, keyOf = %d %v %v", di4, k4, w4, di, k, w)
+				}
+			}
 			var kv flowKey
 			var wv flowWords
 			keyOf(tc.src, tc.dst, 8, &kv, &wv)
