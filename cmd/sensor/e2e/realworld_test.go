@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +17,9 @@ import (
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/miekg/dns"
 )
 
@@ -331,4 +339,239 @@ func summaryMessages(t *testing.T, summary string) int {
 	}
 	t.Fatalf("no \"DNS messages N\" line in:\n%s", summary)
 	return 0
+}
+
+// frame is one captured frame of a perturbed capture.
+type frame struct {
+	ci   gopacket.CaptureInfo
+	data []byte
+}
+
+// tcpSeg locates the TCP header and payload of an Ethernet frame holding
+// an unfragmented IPv4 or IPv6 TCP segment; ok is false for anything else.
+func tcpSeg(b []byte) (ipOff, tcpOff, payOff int, ok bool) {
+	if len(b) < 14 {
+		return 0, 0, 0, false
+	}
+	switch uint16(b[12])<<8 | uint16(b[13]) {
+	case 0x0800:
+		ip := b[14:]
+		if len(ip) < 20 || ip[9] != 6 || (uint16(ip[6])<<8|uint16(ip[7]))&0x3fff != 0 {
+			return 0, 0, 0, false
+		}
+		tcpOff = 14 + int(ip[0]&0x0f)*4
+	case 0x86dd:
+		if len(b) < 54 || b[14+6] != 6 {
+			return 0, 0, 0, false
+		}
+		tcpOff = 54
+	default:
+		return 0, 0, 0, false
+	}
+	if len(b) < tcpOff+20 {
+		return 0, 0, 0, false
+	}
+	return 14, tcpOff, tcpOff + int(b[tcpOff+12]>>4)*4, true
+}
+
+// flowDir is a TCP direction: the 12 (IPv4) or 36 (IPv6) address bytes and
+// the 4 port bytes.
+func flowDir(b []byte, ipOff, tcpOff int) string {
+	if b[12] == 0x08 {
+		return string(b[ipOff+12:ipOff+20]) + string(b[tcpOff:tcpOff+4])
+	}
+	return string(b[ipOff+8:ipOff+40]) + string(b[tcpOff:tcpOff+4])
+}
+
+// fixLengths rewrites the IP length fields and the IPv4 header and TCP
+// checksums of a frame whose TCP payload changed.
+func fixLengths(b []byte, ipOff, tcpOff int) {
+	var sum uint32
+	add := func(p []byte) {
+		for i := 0; i+1 < len(p); i += 2 {
+			sum += uint32(p[i])<<8 | uint32(p[i+1])
+		}
+		if len(p)%2 == 1 {
+			sum += uint32(p[len(p)-1]) << 8
+		}
+	}
+	fold := func() uint16 {
+		for sum>>16 != 0 {
+			sum = sum&0xffff + sum>>16
+		}
+		return ^uint16(sum)
+	}
+	tcpLen := len(b) - tcpOff
+	if b[12] == 0x08 {
+		ip := b[ipOff:tcpOff]
+		n := len(b) - ipOff
+		ip[2], ip[3] = byte(n>>8), byte(n)
+		ip[10], ip[11] = 0, 0
+		sum = 0
+		add(ip)
+		c := fold()
+		ip[10], ip[11] = byte(c>>8), byte(c)
+		sum = 0
+		add(ip[12:20])
+		sum += 6 + uint32(tcpLen)
+	} else {
+		n := len(b) - ipOff - 40
+		b[ipOff+4], b[ipOff+5] = byte(n>>8), byte(n)
+		sum = 0
+		add(b[ipOff+8 : ipOff+40])
+		sum += 6 + uint32(tcpLen)
+	}
+	b[tcpOff+16], b[tcpOff+17] = 0, 0
+	add(b[tcpOff:])
+	c := fold()
+	b[tcpOff+16], b[tcpOff+17] = byte(c>>8), byte(c)
+}
+
+// perturb returns a capture's frames with its TCP data segments changed as
+// a lossy or doubled SPAN port delivers them: mode "dup" sends every data
+// segment twice; "swap" swaps each second pair of consecutive data segments
+// of one direction (out of order); "collapse" follows each second pair of
+// consecutive data segments of one direction with a retransmission that
+// carries both payloads at the first's sequence number, as Linux's
+// retransmit collapsing sends after a loss.
+func perturb(t *testing.T, frames []frame, mode string) []frame {
+	t.Helper()
+	var out []frame
+	last := map[string]int{} // direction -> index in out of its last data segment
+	n := 0
+	for _, f := range frames {
+		ipOff, tcpOff, payOff, ok := tcpSeg(f.data)
+		if !ok || payOff >= len(f.data) {
+			out = append(out, f)
+			continue
+		}
+		dir := flowDir(f.data, ipOff, tcpOff)
+		prev, seen := last[dir]
+		n++
+		switch {
+		case mode == "dup":
+			out = append(out, f, frame{f.ci, slices.Clone(f.data)})
+		case mode == "swap" && seen && prev == len(out)-1 && n%2 == 0:
+			out = append(out, out[prev])
+			out[prev] = f
+			delete(last, dir)
+			continue
+		case mode == "collapse" && seen && n%2 == 0:
+			// Linux collapses what fits one MSS-sized segment; of two
+			// full segments, resend the second half of one and the first
+			// half of the next (a retransmission overlapping both).
+			p := out[prev].data
+			_, _, pPay, _ := tcpSeg(p)
+			pp, fp := p[pPay:], f.data[payOff:]
+			h1, h2 := 0, len(fp)
+			if len(p)+len(fp) > 1514 {
+				h1, h2 = len(pp)/2, len(fp)/2
+			}
+			seg := append(slices.Clone(p[:pPay]), pp[h1:]...)
+			seg = append(seg, fp[:h2]...)
+			seq := binary.BigEndian.Uint32(p[tcpOff+4:]) + uint32(h1)
+			binary.BigEndian.PutUint32(seg[tcpOff+4:], seq)
+			fixLengths(seg, ipOff, tcpOff)
+			ci := f.ci
+			ci.CaptureLength, ci.Length = len(seg), len(seg)
+			out = append(out, f, frame{ci, seg})
+			delete(last, dir)
+			continue
+		default:
+			out = append(out, f)
+		}
+		last[dir] = len(out) - 1
+	}
+	return out
+}
+
+// TestRealWorldPerturbed replays the Ethernet real-world captures as a
+// lossy or doubled SPAN port would deliver them (TCP data segments
+// duplicated, swapped, or retransmitted collapsed): the sensor must still
+// write exactly the messages it writes for the clean capture.
+func TestRealWorldPerturbed(t *testing.T) {
+	for _, name := range []string{"lab_realworld_xfr.pcap", "lab_realworld_dnsperf_tcp.pcap", "lab_bind_tcp.pcap"} {
+		clean, _ := convert(t, pcapPath(name))
+		want := messageKeys(readEntries(t, clean))
+		frames := readFrames(t, pcapPath(name))
+		for _, mode := range []string{"dup", "swap", "collapse"} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				pf := perturb(t, frames, mode)
+				if len(pf) == len(frames) && mode != "swap" {
+					t.Fatalf("%s changed nothing", mode)
+				}
+				dir := t.TempDir()
+				if keep := os.Getenv("SENSOR_REALWORLD_KEEP"); keep != "" {
+					dir = keep // to look at the perturbed captures with tshark
+				}
+				path := filepath.Join(dir, strings.TrimSuffix(name, ".pcap")+"."+mode+".pcap")
+				writeFrames(t, path, pf)
+				out, summary := convert(t, path)
+				got := messageKeys(readEntries(t, out))
+				onlyClean, onlyPerturbed := multisetDiff(want, got)
+				if len(onlyClean)+len(onlyPerturbed) != 0 {
+					t.Errorf("%d frames (clean %d): %d messages only in the clean output, %d only in the %s one:\n%v\n%v\nsummary:\n%s",
+						len(pf), len(frames), len(onlyClean), len(onlyPerturbed), mode, head(onlyClean), head(onlyPerturbed), summary)
+				}
+			})
+		}
+	}
+}
+
+func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// messageKeys is senderKey plus a digest of the message bytes.
+func messageKeys(e []emit.CompareEntry) []string {
+	out := make([]string, len(e))
+	for i := range e {
+		out[i] = fmt.Sprintf("%s %s %d %x", senderKey(&e[i]), e[i].Protocol, len(e[i].Wire), sha256.Sum256(e[i].Wire))
+	}
+	return out
+}
+
+func readFrames(t *testing.T, path string) []frame {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("%s: link type %v, want Ethernet", path, r.LinkType())
+	}
+	var out []frame
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, frame{ci, slices.Clone(data)})
+	}
+}
+
+func writeFrames(t *testing.T, path string, frames []frame) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for _, fr := range frames {
+		if err := w.WritePacket(fr.ci, fr.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
