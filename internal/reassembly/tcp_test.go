@@ -999,9 +999,11 @@ func TestTCPFlowKeys(t *testing.T) {
 				t.Errorf("direction %d, want %d (key %v)", di, want, k)
 			}
 			if tc.src.Addr().Is4() && tc.dst.Addr().Is4() {
-				var k4 flowKey
 				var w4 flowWords
-				if di4 := keyOf4(tc.src, tc.dst, 7, &k4, &w4); di4 != di || k4 != k || w4 != w {
+				var k4 flowKey
+				di4 := keyOf4(tc.src, tc.dst, 7, &w4)
+				(&tcpSegment{src: tc.src, dst: tc.dst, vlan: 7}).setKey(di4, &k4)
+				if di4 != di || k4 != k || w4 != w {
 					t.Errorf("keyOf4 = %d %v %v, keyOf = %d %v %v", di4, k4, w4, di, k, w)
 				}
 			}
