@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
@@ -376,11 +378,15 @@ func tcpSeg(b []byte) (ipOff, tcpOff, payOff int, ok bool) {
 
 // flowDir is a TCP direction: the 12 (IPv4) or 36 (IPv6) address bytes and
 // the 4 port bytes.
-func flowDir(b []byte, ipOff, tcpOff int) string {
-	if b[12] == 0x08 {
-		return string(b[ipOff+12:ipOff+20]) + string(b[tcpOff:tcpOff+4])
+func flowDir(b []byte, ipOff, tcpOff int) (dir, reverse string) {
+	n := 4 // address length
+	src := ipOff + 12
+	if b[12] != 0x08 {
+		n, src = 16, ipOff+8
 	}
-	return string(b[ipOff+8:ipOff+40]) + string(b[tcpOff:tcpOff+4])
+	a, z := b[src:src+n], b[src+n:src+2*n]
+	sp, dp := b[tcpOff:tcpOff+2], b[tcpOff+2:tcpOff+4]
+	return string(a) + string(z) + string(sp) + string(dp), string(z) + string(a) + string(dp) + string(sp)
 }
 
 // fixLengths rewrites the IP length fields and the IPv4 header and TCP
@@ -430,28 +436,50 @@ func fixLengths(b []byte, ipOff, tcpOff int) {
 // perturb returns a capture's frames with its TCP data segments changed as
 // a lossy or doubled SPAN port delivers them: mode "dup" sends every data
 // segment twice; "swap" swaps each second pair of consecutive data segments
-// of one direction (out of order); "collapse" follows each second pair of
+// of one direction (out of order) with no frame of the other direction
+// between them; "collapse" follows each second pair of
 // consecutive data segments of one direction with a retransmission that
 // carries both payloads at the first's sequence number, as Linux's
 // retransmit collapsing sends after a loss.
 func perturb(t *testing.T, frames []frame, mode string) []frame {
 	t.Helper()
+	switch mode {
+	case "fragrev", "fragdup":
+		return perturbFrags(frames, mode)
+	case "idle":
+		// Every connection falls silent for longer than the sensor's
+		// flow timeout (1 minute) half-way through the capture, then goes
+		// on (a resolver's kept-open upstream connection).
+		out := slices.Clone(frames)
+		for i := len(out) / 2; i < len(out); i++ {
+			out[i].ci.Timestamp = out[i].ci.Timestamp.Add(90 * time.Second)
+		}
+		return out
+	}
 	var out []frame
 	last := map[string]int{} // direction -> index in out of its last data segment
 	n := 0
 	for _, f := range frames {
 		ipOff, tcpOff, payOff, ok := tcpSeg(f.data)
-		if !ok || payOff >= len(f.data) {
+		if !ok {
 			out = append(out, f)
 			continue
 		}
-		dir := flowDir(f.data, ipOff, tcpOff)
+		dir, reverse := flowDir(f.data, ipOff, tcpOff)
+		// Nothing moves past the peer's answer or ACK: at one capture point
+		// a segment is seen before the peer acknowledges it (a sensor may
+		// take an ACK of bytes it never saw as a capture loss).
+		delete(last, reverse)
+		if payOff >= len(f.data) {
+			out = append(out, f)
+			continue
+		}
 		prev, seen := last[dir]
 		n++
 		switch {
 		case mode == "dup":
 			out = append(out, f, frame{f.ci, slices.Clone(f.data)})
-		case mode == "swap" && seen && prev == len(out)-1 && n%2 == 0:
+		case mode == "swap" && seen && n%2 == 0:
 			out = append(out, out[prev])
 			out[prev] = f
 			delete(last, dir)
@@ -490,14 +518,31 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 // duplicated, swapped, or retransmitted collapsed): the sensor must still
 // write exactly the messages it writes for the clean capture.
 func TestRealWorldPerturbed(t *testing.T) {
-	for _, name := range []string{"lab_realworld_xfr.pcap", "lab_realworld_dnsperf_tcp.pcap", "lab_bind_tcp.pcap"} {
+	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0}
+	for _, c := range []struct {
+		name  string
+		modes map[string]int // mode -> messages it may lose
+	}{
+		// The idle gap falls in the middle of an AXFR answer message: the
+		// flow expires with the head of that message buffered, and its
+		// tail comes after the gap. The sensor drops that one message
+		// (tcp_partial_messages 1) and resynchronises on the next length
+		// prefix; tshark, which never expires a stream, keeps it.
+		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1}},
+		// dnsperf's queries are each ACKed before the next: no two are
+		// adjacent to swap or collapse.
+		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0}},
+		{"lab_bind_tcp.pcap", tcpModes},
+		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0}},
+	} {
+		name := c.name
 		clean, _ := convert(t, pcapPath(name))
 		want := messageKeys(readEntries(t, clean))
 		frames := readFrames(t, pcapPath(name))
-		for _, mode := range []string{"dup", "swap", "collapse"} {
+		for _, mode := range slices.Sorted(maps.Keys(c.modes)) {
 			t.Run(name+"/"+mode, func(t *testing.T) {
 				pf := perturb(t, frames, mode)
-				if len(pf) == len(frames) && mode != "swap" {
+				if slices.EqualFunc(pf, frames, func(a, b frame) bool { return a.ci.Timestamp.Equal(b.ci.Timestamp) && string(a.data) == string(b.data) }) {
 					t.Fatalf("%s changed nothing", mode)
 				}
 				dir := t.TempDir()
@@ -509,9 +554,9 @@ func TestRealWorldPerturbed(t *testing.T) {
 				out, summary := convert(t, path)
 				got := messageKeys(readEntries(t, out))
 				onlyClean, onlyPerturbed := multisetDiff(want, got)
-				if len(onlyClean)+len(onlyPerturbed) != 0 {
-					t.Errorf("%d frames (clean %d): %d messages only in the clean output, %d only in the %s one:\n%v\n%v\nsummary:\n%s",
-						len(pf), len(frames), len(onlyClean), len(onlyPerturbed), mode, head(onlyClean), head(onlyPerturbed), summary)
+				if len(onlyClean) != c.modes[mode] || len(onlyPerturbed) != 0 {
+					t.Errorf("%d frames (clean %d): %d messages only in the clean output (%d allowed), %d only in the %s one:\n%v\n%v\nsummary:\n%s",
+						len(pf), len(frames), len(onlyClean), c.modes[mode], len(onlyPerturbed), mode, head(onlyClean), head(onlyPerturbed), summary)
 				}
 			})
 		}
@@ -574,4 +619,59 @@ func writeFrames(t *testing.T, path string, frames []frame) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// isFrag reports whether an Ethernet frame is an IPv4 fragment or an IPv6
+// packet with a Fragment header, and returns its datagram key.
+func isFrag(b []byte) (string, bool) {
+	if len(b) < 14+40 {
+		return "", false
+	}
+	switch uint16(b[12])<<8 | uint16(b[13]) {
+	case 0x0800:
+		if (uint16(b[20])<<8|uint16(b[21]))&0x3fff != 0 {
+			return string(b[14+4:14+6]) + string(b[14+12:14+20]), true
+		}
+	case 0x86dd:
+		if b[14+6] == 44 {
+			return string(b[14+8:14+40]) + string(b[54+4:54+8]), true
+		}
+	}
+	return "", false
+}
+
+// perturbFrags reverses the fragments of every fragmented datagram
+// ("fragrev": last fragment first, as some routers and bonded links deliver
+// them) or sends each fragment twice ("fragdup").
+func perturbFrags(frames []frame, mode string) []frame {
+	var out []frame
+	for i := 0; i < len(frames); i++ {
+		key, ok := isFrag(frames[i].data)
+		if !ok {
+			out = append(out, frames[i])
+			continue
+		}
+		j := i
+		for j < len(frames) {
+			k, ok := isFrag(frames[j].data)
+			if !ok || k != key {
+				break
+			}
+			j++
+		}
+		group := frames[i:j]
+		if mode == "fragrev" {
+			for k := len(group) - 1; k >= 0; k-- {
+				ci := group[len(group)-1-k].ci // timestamps stay in order
+				ci.CaptureLength, ci.Length = len(group[k].data), len(group[k].data)
+				out = append(out, frame{ci, group[k].data})
+			}
+		} else {
+			for _, f := range group {
+				out = append(out, f, frame{f.ci, slices.Clone(f.data)})
+			}
+		}
+		i = j - 1
+	}
+	return out
 }
