@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"os"
@@ -33,6 +34,27 @@ const (
 	NameSignedBig = "big." + ZoneSigned
 )
 
+// ZoneFat holds NameFat, whose TXT RRset makes a DNS message of
+// FatLen bytes, near the 65535-byte limit of DNS over TCP (RFC 1035
+// §4.2.2).
+const (
+	ZoneFat = "fat.example"
+	NameFat = "fat." + ZoneFat
+	// BIND 9.18 refuses RRsets of more than 100 records
+	// (max-records-per-type), so each holds four 250-byte strings.
+	FatRRs = 60
+)
+
+func fatZone() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, soa, ZoneFat, ServerV4, ServerV6)
+	for i := range FatRRs {
+		x := strings.Repeat("x", 246)
+		fmt.Fprintf(&b, "fat IN TXT \"%03d-%s\" \"a%s\" \"b%s\" \"c%s\"\n", i, x, x, x, x)
+	}
+	return b.String()
+}
+
 // Second client-side addresses, for a server (Unbound) that must not share
 // the client's address with the secondary named.
 var (
@@ -63,6 +85,9 @@ type RealNamedOptions struct {
 	PrimaryAddr netip.Addr
 	// Extra is appended inside options { }.
 	Extra string
+	// TransferMessageSize is BIND's transfer-message-size; 0 means 4096,
+	// so an AXFR of ZoneXFR is many DNS messages on one connection.
+	TransferMessageSize int
 }
 
 // StartRealNamed starts named in ns on v4 and v6 with the zones of opts,
@@ -99,9 +124,7 @@ func StartRealNamed(t testing.TB, ns *Netns, v4, v6 netip.Addr, opts RealNamedOp
 	dnssec-validation no;
 	max-udp-size 4096;
 	edns-udp-size 4096;
-	// Small transfer messages: an AXFR of this zone is many DNS messages
-	// on one connection, as with a large zone and the default size.
-	transfer-message-size 4096;
+	transfer-message-size %[9]d;
 	ixfr-from-differences yes;
 	dnstap { all; };
 	dnstap-output file %[6]q;
@@ -116,7 +139,7 @@ dnssec-policy "labrsa" {
 		zsk lifetime unlimited algorithm rsasha256 2048;
 	};
 };
-`, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), v4, v6, n.DnstapPath, opts.Identity, opts.Extra)
+`, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), v4, v6, n.DnstapPath, opts.Identity, opts.Extra, cmp.Or(opts.TransferMessageSize, 4096))
 	files := map[string]string{}
 	if opts.Primary {
 		notify := "notify no;"
@@ -126,6 +149,8 @@ dnssec-policy "labrsa" {
 		fmt.Fprintf(&conf, "zone %q { type primary; file %q; allow-update { any; }; %s };\n", ZoneXFR, ZoneXFR+".db", notify)
 		fmt.Fprintf(&conf, "zone %q { type primary; file %q; dnssec-policy \"labrsa\"; inline-signing yes; };\n",
 			ZoneSigned, ZoneSigned+".db")
+		fmt.Fprintf(&conf, "zone %q { type primary; file %q; };\n", ZoneFat, ZoneFat+".db")
+		files[ZoneFat+".db"] = fatZone()
 		files[ZoneXFR+".db"] = xfrZone()
 		files[ZoneSigned+".db"] = signedZone()
 	} else {

@@ -120,6 +120,13 @@ var realWorlds = []realWorld{
 		},
 	},
 	{
+		// 60 KB answers and an AXFR of two messages of up to 64 KB.
+		pcap:        "lab_realworld_big.pcap",
+		flags:       []string{"--server", serverFlag, "--role", "authoritative"},
+		servers:     []realServer{{"lab_realworld_big.bind.dnstap", bindExcuses}},
+		axfrRecords: 2007,
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
