@@ -177,27 +177,23 @@ type tcpDir struct {
 // tcpFlow is one connection. Slots live in tcpReassembler.flows; their
 // order of last activity is kept apart, in tcpReassembler.lru, and their
 // out-of-order pieces in tcpReassembler.ranges. What every segment reads
-// (the key words, the hash, both directions) comes first, so that a
-// segment touches three cache lines of its flow; the flowKey is read when
-// the flow ends. The size is a multiple of 64 bytes (TestTCPFlowLayout).
+// (the key words, the activity time, the hash, both directions) comes
+// first, so that a segment touches three cache lines of its flow; the
+// flowKey is read when the flow ends. The size is a multiple of 64 bytes
+// (TestTCPFlowLayout).
 type tcpFlow struct {
 	words flowWords
+	last  int64     // capture time of the latest segment
 	hash  uint32    // flowHash of words: its place in the index
 	dir   [2]tcpDir // [0]: from key.a, [1]: from key.b
 	key   flowKey
-	_     [8]byte
 }
 
-// tcpLink links flow slots in order of last activity, least recent first,
-// with the capture time of that activity. The links live in an array of
-// their own, not in tcpFlow: moving a flow to the recent end writes to two
-// other flows, and expiry reads the least recent one for every segment;
-// 16-byte links for MaxFlows slots stay in the CPU cache where whole flows
-// do not.
-type tcpLink struct {
-	last       int64
-	prev, next int32
-}
+// tcpLink links flow slots in order of last activity, least recent first.
+// The links live in an array of their own, not in tcpFlow: moving a flow
+// to the recent end writes to two other flows, and 8-byte links for
+// MaxFlows slots stay in the CPU cache where whole flows do not.
+type tcpLink struct{ prev, next int32 }
 
 // tcpReassembler rebuilds DNS messages from TCP segments (RFC 1035 §4.2.2,
 // RFC 7766), one stream per connection direction, driven by capture time
@@ -991,7 +987,8 @@ func (r *tcpReassembler) newFlow(w *flowWords, k *flowKey, h uint32, now int64) 
 	f.words = *w
 	f.key = *k
 	f.hash = h
-	r.lru[i] = tcpLink{last: now, prev: r.tail, next: -1}
+	f.last = now
+	r.lru[i] = tcpLink{prev: r.tail, next: -1}
 	if r.tail >= 0 {
 		r.lru[r.tail].next = i
 	} else {
@@ -1004,13 +1001,13 @@ func (r *tcpReassembler) newFlow(w *flowWords, k *flowKey, h uint32, now int64) 
 
 // touch marks flow i active at now, moving it to the recent end.
 func (r *tcpReassembler) touch(i int32, now int64) {
-	l := &r.lru[i]
-	if now > l.last {
-		l.last = now
+	if f := &r.flows[i]; now > f.last {
+		f.last = now
 	}
 	if r.tail == i {
 		return
 	}
+	l := &r.lru[i]
 	if l.prev >= 0 {
 		r.lru[l.prev].next = l.next
 	} else {
@@ -1027,7 +1024,7 @@ func (r *tcpReassembler) touch(i int32, now int64) {
 // whole messages they still hold. Flows are kept least recently active
 // first, so it stops at the first live one: O(1) when nothing expires.
 func (r *tcpReassembler) expire(now int64) {
-	for r.head >= 0 && now-r.lru[r.head].last > r.timeout {
+	for r.head >= 0 && now-r.flows[r.head].last > r.timeout {
 		r.stats.TCP[TCPFlowsExpired].Inc()
 		r.endFlow(r.head)
 	}
