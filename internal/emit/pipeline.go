@@ -14,6 +14,7 @@ type Pipeline struct {
 	out   FrameWriter
 	cls   classifier
 	pairs pairTable
+	xfr   xfrTable
 	buf   []byte // reused frame buffer
 	cnt   counts
 	types [numMessageTypes]uint64
@@ -35,6 +36,7 @@ func NewPipeline(cfg Config, out FrameWriter) *Pipeline {
 	p := &Pipeline{cfg: cfg, out: out, buf: make([]byte, 0, MaxFrameLen+1024)}
 	p.cls.init(&cfg)
 	p.pairs.init(cfg.MaxPending, int64(cfg.PairTimeout))
+	p.xfr.timeout = int64(cfg.PairTimeout)
 	return p
 }
 
@@ -61,8 +63,17 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 	makeKey(&k, v.initiator, v.responder, uint8(m.Transport), m.DNS.ID, m.DNS.Question)
 	r := Record{Protocol: uint8(m.Transport), QueryAddr: v.initiator, ResponseAddr: v.responder}
 	if m.DNS.Response() {
+		tcp := m.Transport == reassembly.TransportTCP
 		if qt, ok := p.pairs.take(&k); ok {
 			st[cntMatched]++
+			r.HasQueryTime, r.QueryTime = true, qt
+			if tcp && isXFR(m.DNS.Question) {
+				p.xfr.add(v.initiator, v.responder, m.DNS.ID, qt, m.Timestamp, st)
+			}
+		} else if !tcp || (m.DNS.Question != nil && !isXFR(m.DNS.Question)) {
+			st[cntResponseNoQuery]++
+		} else if qt, ok := p.xfr.find(v.initiator, v.responder, m.DNS.ID, m.Timestamp); ok {
+			st[cntXFRContinued]++
 			r.HasQueryTime, r.QueryTime = true, qt
 		} else {
 			st[cntResponseNoQuery]++

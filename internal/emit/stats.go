@@ -17,6 +17,8 @@ const (
 	cntFramesWritten            // frames accepted by the FrameWriter
 	cntDropTooLarge             // frames over MaxFrameLen, dropped
 	cntOutputErrors             // FrameWriter errors (the frame is lost)
+	cntXFRContinued             // later messages of a zone transfer answer, paired with its query
+	cntXFREvicted               // transfers in progress pushed out of the full transfer table
 	numPipeCounters
 )
 
@@ -24,7 +26,7 @@ var pipeCounterNames = [numPipeCounters]string{
 	"dns_messages", "not_monitored", "both_servers", "malformed_emitted",
 	"pairs_matched", "unanswered_expired", "unanswered_evicted", "unanswered_at_end",
 	"responses_without_query", "duplicate_queries", "frames_written",
-	"frames_dropped_too_large", "output_errors",
+	"frames_dropped_too_large", "output_errors", "xfr_messages_paired", "xfr_evicted",
 }
 
 // counts are a Pipeline's counters as its goroutine keeps them: plain

@@ -11,14 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -142,6 +146,11 @@ func TestRealWorldCaptures(t *testing.T) {
 		t.Run(rw.pcap, func(t *testing.T) {
 			pcap := pcapPath(rw.pcap)
 			out, summary := convert(t, pcap, rw.flags...)
+			// Every answer here has its query in the capture, the later
+			// messages of zone transfers included.
+			if m := regexp.MustCompile(`responses without query\s+(\d+)`).FindStringSubmatch(summary); m == nil || m[1] != "0" {
+				t.Errorf("responses without query: %v, want 0\n%s", m, summary)
+			}
 			for _, srv := range rw.servers {
 				rep := compareFiles(t, pcapPath(srv.dnstap), out, srv.dnstap)
 				if !rep.Covers() || rep.MessagesA == 0 {
@@ -681,4 +690,73 @@ func perturbFrags(frames []frame, mode string) []frame {
 		i = j - 1
 	}
 	return out
+}
+
+// TestRealWorldLive runs the real-world traffic live: the sensor on the
+// server's veth (AF_PACKET) beside tcpdump, during a secondary's AXFR and
+// IXFR, an AXFR over IPv6, 60 KB TCP answers, fragmented signed UDP
+// answers on both families, pipelined kdig queries and dnsperf over TCP.
+// The live output must hold exactly the messages the sensor finds in
+// tcpdump's file of the same frames, and cover BIND's dnstap.
+func TestRealWorldLive(t *testing.T) {
+	bin := sensorBin(t)
+	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
+	l := lab.New(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "live.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	out := filepath.Join(dir, "live.dnstap")
+	sensor := l.Server.Start(t, bin, "-i", l.ServerIf, "-w", out, "--server", serverFlag+","+lab.ClientV4.String(), "--role", "authoritative")
+	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	primary := lab.StartRealNamed(t, l.Server, lab.ServerV4, lab.ServerV6, lab.RealNamedOptions{Identity: "lab-primary", Primary: true, Secondary: lab.ClientV4})
+	secondary := lab.StartRealNamed(t, l.Client, lab.ClientV4, lab.ClientV6, lab.RealNamedOptions{Identity: "lab-secondary", PrimaryAddr: lab.ServerV4})
+	secondary.WaitLog(t, "transferred serial 1", time.Minute)
+	at4, at6 := "@"+lab.ServerV4.String(), "@"+lab.ServerV6.String()
+	l.Client.Run(t, "dig", "+tries=1", "+time=5", at6, lab.ZoneXFR, "AXFR")
+	l.Client.NSUpdate(t, "server "+lab.ServerV4.String()+"\nzone "+lab.ZoneXFR+"\nupdate add live."+lab.ZoneXFR+" 300 A 192.0.2.1\nsend\n")
+	secondary.WaitLog(t, "transferred serial 2", time.Minute)
+	for _, at := range []string{at4, at6} {
+		l.Client.Dig(t, at, "+tcp", lab.NameFat, "TXT")
+		l.Client.Dig(t, at, "+bufsize=4096", "+dnssec", lab.NameSignedBig, "TXT")
+	}
+	args := []string{"+retry=0", "+timeout=5", "+tcp", "+keepopen", at4}
+	for i := range 30 {
+		args = append(args, fmt.Sprintf("HoSt-%04d.WeB.%s", i*31, lab.ZoneXFR), "A")
+	}
+	l.Client.Run(t, "kdig", args...)
+	queries := filepath.Join(dir, "queries")
+	if err := os.WriteFile(queries, []byte("www."+lab.ZoneSigned+" A\nmx."+lab.ZoneSigned+" MX\n"+lab.NameSignedBig+" TXT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perf := l.Client.Run(t, dnsperf, "-s", lab.ServerV4.String(), "-m", "tcp", "-c", "4", "-Q", "300", "-l", "2", "-d", queries)
+	t.Logf("dnsperf: %s", perfLine(string(perf)))
+
+	time.Sleep(ringSettle)
+	c.Stop(t)
+	if err := sensor.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
+	}
+	secondary.Stop(t)
+	primary.Stop(t)
+	t.Logf("live sensor:\n%s", sensor.Stderr())
+
+	file, summary := convert(t, pcap, "--server", serverFlag+","+lab.ClientV4.String(), "--role", "authoritative")
+	onlyFile, onlyLive := multisetDiff(messageKeys(readEntries(t, file)), messageKeys(readEntries(t, out)))
+	if len(onlyFile)+len(onlyLive) != 0 {
+		t.Errorf("%d messages only in the file run, %d only live:\n%v\n%v\nfile summary:\n%s",
+			len(onlyFile), len(onlyLive), head(onlyFile), head(onlyLive), summary)
+	}
+	rep := compareFiles(t, primary.DnstapPath, out, "BIND")
+	if !rep.Covers() || rep.MessagesA == 0 {
+		t.Errorf("live output does not cover BIND's dnstap:\n%s", rep)
+	}
+	// The secondary is a server too: messages between the two come out
+	// once per view; count the primary's.
+	var auth []emit.CompareEntry
+	for _, e := range readEntries(t, out) {
+		if e.Type == dnstap.Message_AUTH_QUERY || e.Type == dnstap.Message_AUTH_RESPONSE {
+			auth = append(auth, e)
+		}
+	}
+	checkAXFR(t, auth, 2007)
 }
