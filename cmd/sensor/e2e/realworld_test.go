@@ -462,6 +462,18 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 	switch mode {
 	case "fragrev", "fragdup":
 		return perturbFrags(frames, mode)
+	case "trailer":
+		// 4 bytes after every IP packet, as in captures that keep the
+		// Ethernet FCS, or Ethernet padding of short frames: the IP
+		// length, not the frame's, ends the packet.
+		out := make([]frame, len(frames))
+		for i, f := range frames {
+			d := append(slices.Clone(f.data), 0xde, 0xad, 0xbe, 0xef)
+			ci := f.ci
+			ci.CaptureLength, ci.Length = len(d), len(d)
+			out[i] = frame{ci, d}
+		}
+		return out
 	case "idle":
 		// Every connection falls silent for longer than the sensor's
 		// flow timeout (1 minute) half-way through the capture, then goes
@@ -534,7 +546,7 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 // duplicated, swapped, or retransmitted collapsed): the sensor must still
 // write exactly the messages it writes for the clean capture.
 func TestRealWorldPerturbed(t *testing.T) {
-	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0}
+	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0, "trailer": 0}
 	for _, c := range []struct {
 		name  string
 		modes map[string]int // mode -> messages it may lose
@@ -544,12 +556,13 @@ func TestRealWorldPerturbed(t *testing.T) {
 		// tail comes after the gap. The sensor drops that one message
 		// (tcp_partial_messages 1) and resynchronises on the next length
 		// prefix; tshark, which never expires a stream, keeps it.
-		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1}},
+		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1, "trailer": 0}},
 		// dnsperf's queries are each ACKed before the next: no two are
 		// adjacent to swap or collapse.
-		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0}},
+		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0, "trailer": 0}},
 		{"lab_bind_tcp.pcap", tcpModes},
-		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0}},
+		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0, "trailer": 0}},
+		{"lab_bind_udp.pcap", map[string]int{"trailer": 0}},
 	} {
 		name := c.name
 		clean, _ := convert(t, pcapPath(name))
