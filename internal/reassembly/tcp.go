@@ -447,9 +447,12 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 	} else {
 		di = keyOf(s.src, s.dst, s.vlan, &k, &w)
 	}
-	h := r.flowHash(&w)
+	var h uint32
 	i := r.last
-	if i < 0 || r.flows[i].hash != h || !r.matches(i, &w, &k) {
+	if i >= 0 && r.matches(i, &w, &k) {
+		h = r.flows[i].hash
+	} else {
+		h = r.flowHash(&w)
 		i = r.lookup(&w, &k, h)
 	}
 	if i < 0 {
