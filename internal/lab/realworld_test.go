@@ -45,6 +45,7 @@ func TestRealWorldCaptures(t *testing.T) {
 		{"unbound", realUnbound},
 		{"dnsperf", realDNSPerf},
 		{"big", realBig},
+		{"fragq", realFragQuery},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			for src, name := range sc.run(t, t.TempDir()) {
@@ -265,4 +266,25 @@ func realBig(t *testing.T, dir string) map[string]string {
 	c.Stop(t)
 	named.Stop(t)
 	return map[string]string{pcap: "lab_realworld_big.pcap", named.DnstapPath: "lab_realworld_big.bind.dnstap"}
+}
+
+// realFragQuery: queries large enough to be IP-fragmented, IPv4 and IPv6
+// (Fragment header): DNS UPDATEs of a 3000-byte TXT record over UDP, and
+// kdig queries EDNS-padded to 2000 bytes (RFC 7830).
+func realFragQuery(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	for _, srv := range []netip.Addr{ServerV4, ServerV6} {
+		var up strings.Builder
+		fmt.Fprintf(&up, "server %s\nzone %s\nupdate add fragq-%s.%s 300 TXT %s\nsend\n", srv, ZoneXFR,
+			strings.NewReplacer(".", "-", ":", "-").Replace(srv.String()), ZoneXFR, txtStrings("fq", 3000))
+		l.Client.NSUpdate(t, up.String())
+		at := "@" + srv.String()
+		want(t, kdig(t, l.Client, at, "+padding=2000", "+bufsize=4096", "www."+ZoneSigned, "A"), "192.0.2.80")
+	}
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_fragq.pcap", named.DnstapPath: "lab_realworld_fragq.bind.dnstap"}
 }

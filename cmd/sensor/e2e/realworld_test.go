@@ -131,6 +131,23 @@ var realWorlds = []realWorld{
 		axfrRecords: 2007,
 	},
 	{
+		// 2048-byte padded queries, fragmented on both families.
+		pcap:    "lab_realworld_fragq.pcap",
+		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
+		servers: []realServer{{"lab_realworld_fragq.bind.dnstap", bindExcuses}},
+		check: func(t *testing.T, e []emit.CompareEntry) {
+			n := 0
+			for i := range e {
+				if !e[i].IsResponse() && e[i].Protocol.String() == "UDP" && len(e[i].Wire) == 2048 {
+					n++
+				}
+			}
+			if n != 2 {
+				t.Errorf("%d whole 2048-byte UDP queries, want 2 (IPv4 and IPv6 fragments)", n)
+			}
+		},
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
