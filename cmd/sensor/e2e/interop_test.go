@@ -134,6 +134,18 @@ var readerExceptions = map[string]map[string]string{
 		// (";; ERROR: can't print dnstap message") and exits 0.
 		"kdig -G +qr": "kdig cannot print messages with invalid names",
 	},
+	// BIND 9.18's dnstap-read silently skips every message without a
+	// question (exit 0, nothing on stderr): the later messages of an AXFR
+	// answer (RFC 5936 §2.2.1). It prints 23 of 75 and 10 of 11; the
+	// missing 52 and 1 are exactly those messages (emit's
+	// xfr_messages_paired count).
+	"lab_realworld_xfr.pcap": dnstapReadNoQuestion,
+	"lab_realworld_big.pcap": dnstapReadNoQuestion,
+}
+
+var dnstapReadNoQuestion = map[string]string{
+	"dnstap-read -y": "dnstap-read skips messages without a question (AXFR continuations)",
+	"dnstap-read -p": "dnstap-read skips messages without a question (AXFR continuations)",
 }
 
 // TestInteropHarness runs the same readers and framing checks on BIND's
