@@ -437,7 +437,9 @@ func (r *tcpReassembler) remove(i int32, h uint32) {
 // segment takes one TCP segment of a DNS connection.
 func (r *tcpReassembler) segment(s *tcpSegment) {
 	r.stats.TCP[TCPSegments].Inc()
-	r.expire(s.ts)
+	if r.head >= 0 && s.ts-r.flows[r.head].last > r.timeout {
+		r.expire(s.ts) // not inlined: checked here first, as it rarely has work
+	}
 
 	var k flowKey
 	var w flowWords
