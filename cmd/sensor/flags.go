@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -171,6 +172,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, usagef("nothing to read: give -r FILE or -i INTERFACE")
 	case o.readFile != "" && len(o.interfaces) > 0:
 		return nil, usagef("-r and -i cannot be used together")
+	case slices.Contains(o.interfaces, "any"):
+		// libpcap's "any" is no interface: the sensor binds each socket to
+		// one (its link type, promiscuous mode and fanout are per
+		// interface), and would otherwise wait forever for a link of
+		// that name to appear.
+		return nil, usagef("-i any is not supported: give each interface with its own -i")
 	}
 	outputs := 0
 	for _, set := range []bool{o.writeFile != "" && o.textFormat == "", o.unixSocket != "", o.tcpAddr != ""} {

@@ -85,6 +85,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad server", args: []string{"-r", pcap("dnscap_dns.pcap"), "--server", "10.0.0.300"}, code: exitUsage, stderr: `--server "10.0.0.300"`},
 		{name: "bad limit", args: []string{"-r", pcap("dnscap_dns.pcap"), "--max-flows", "0"}, code: exitUsage, stderr: "--max-flows 0"},
 		{name: "r and i", args: []string{"-r", "x", "-i", "eth0"}, code: exitUsage, stderr: "cannot be used together"},
+		{name: "i any", args: []string{"-i", "eth0", "-i", "any"}, code: exitUsage, stderr: "-i any is not supported"},
 		{name: "missing file", args: []string{"-r", filepath.Join(dir, "nope.pcap"), "-w", filepath.Join(dir, "o1")}, code: exitFailure, stderr: "no such file"},
 		{name: "garbage file", args: []string{"-r", garbage, "-w", filepath.Join(dir, "o2")}, code: exitFailure, stderr: "garbage.pcap"},
 		{name: "unknown link type", args: []string{"-r", unknownLink, "-w", filepath.Join(dir, "o3")}, code: exitFailure, stderr: "unknown link type 147"},

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -789,4 +790,21 @@ func TestRealWorldLive(t *testing.T) {
 		}
 	}
 	checkAXFR(t, auth, 2007)
+}
+
+// TestRealWorldLiveAny: `tcpdump -i any` users will try `sensor -i any`.
+// The sensor binds each socket to one interface, so it must refuse "any"
+// at once (exit 2) instead of waiting for an interface of that name, as
+// it did (the capture supervisor retried "capture: no such interface"
+// forever).
+func TestRealWorldLiveAny(t *testing.T) {
+	bin := sensorBin(t)
+	l := lab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := l.Server.Command(ctx, bin, "-i", "any", "-w", filepath.Join(t.TempDir(), "any.dnstap")).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "-i any is not supported") {
+		t.Errorf("sensor -i any: %v, want exit 2 at once with a message:\n%s", err, out)
+	}
 }
