@@ -219,8 +219,8 @@ type tcpReassembler struct {
 	// slot+1 (0: empty), so that a probe compares hashes without touching
 	// the flows, and a deletion can move entries back (no tombstones). It
 	// replaces a map[flowKey]int32, whose lookup (hashing a 72-byte key
-	// field by field, then a control word and a slot apart) cost more than
-	// all the rest of a pure ACK.
+	// field by field, then a control word and a slot apart) took a quarter
+	// of the time of a whole run over a TCP capture.
 	index []uint64
 	mask  uint32
 	seed  [6]uint64 // random per reassembler: a peer cannot aim keys at one chain
