@@ -492,6 +492,15 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 			out[i] = frame{ci, d}
 		}
 		return out
+	case "tsorder":
+		// Timestamps out of file order, as in captures merged from two
+		// interfaces (dumpcap -i a -i b, mergecap -a, a SPAN port fed by
+		// two mirror sessions): each pair of frames swaps its times.
+		out := slices.Clone(frames)
+		for i := 0; i+1 < len(out); i += 2 {
+			out[i].ci.Timestamp, out[i+1].ci.Timestamp = out[i+1].ci.Timestamp, out[i].ci.Timestamp
+		}
+		return out
 	case "idle":
 		// Every connection falls silent for longer than the sensor's
 		// flow timeout (1 minute) half-way through the capture, then goes
@@ -564,7 +573,7 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 // duplicated, swapped, or retransmitted collapsed): the sensor must still
 // write exactly the messages it writes for the clean capture.
 func TestRealWorldPerturbed(t *testing.T) {
-	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0, "trailer": 0}
+	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0, "trailer": 0, "tsorder": 0}
 	for _, c := range []struct {
 		name  string
 		modes map[string]int // mode -> messages it may lose
@@ -574,13 +583,13 @@ func TestRealWorldPerturbed(t *testing.T) {
 		// tail comes after the gap. The sensor drops that one message
 		// (tcp_partial_messages 1) and resynchronises on the next length
 		// prefix; tshark, which never expires a stream, keeps it.
-		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1, "trailer": 0}},
+		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1, "trailer": 0, "tsorder": 0}},
 		// dnsperf's queries are each ACKed before the next: no two are
 		// adjacent to swap or collapse.
-		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0, "trailer": 0}},
+		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0, "trailer": 0, "tsorder": 0}},
 		{"lab_bind_tcp.pcap", tcpModes},
-		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0, "trailer": 0}},
-		{"lab_bind_udp.pcap", map[string]int{"trailer": 0}},
+		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0, "trailer": 0, "tsorder": 0}},
+		{"lab_bind_udp.pcap", map[string]int{"trailer": 0, "tsorder": 0}},
 	} {
 		name := c.name
 		clean, _ := convert(t, pcapPath(name))
