@@ -778,9 +778,17 @@ func TestRealWorldLive(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "live.pcap")
 	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	// Two sensors on the same port: one capture socket, and two in a
+	// fanout group (flows and fragments must stay on one worker).
 	out := filepath.Join(dir, "live.dnstap")
-	sensor := l.Server.Start(t, bin, "-i", l.ServerIf, "-w", out, "--server", serverFlag+","+lab.ClientV4.String(), "--role", "authoritative")
+	out2 := filepath.Join(dir, "live2.dnstap")
+	flags := []string{"--server", serverFlag + "," + lab.ClientV4.String(), "--role", "authoritative"}
+	sensor := l.Server.Start(t, bin, append([]string{"-i", l.ServerIf, "-w", out}, flags...)...)
 	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	sensor2 := l.Server.Start(t, bin, append([]string{"-i", l.ServerIf, "-w", out2, "--workers", "2"}, flags...)...)
+	for range 2 {
+		sensor2.WaitFor(t, "capture socket opened", sensorStartWait)
+	}
 	primary := lab.StartRealNamed(t, l.Server, lab.ServerV4, lab.ServerV6, lab.RealNamedOptions{Identity: "lab-primary", Primary: true, Secondary: lab.ClientV4})
 	secondary := lab.StartRealNamed(t, l.Client, lab.ClientV4, lab.ClientV6, lab.RealNamedOptions{Identity: "lab-secondary", PrimaryAddr: lab.ServerV4})
 	secondary.WaitLog(t, "transferred serial 1", time.Minute)
@@ -806,18 +814,22 @@ func TestRealWorldLive(t *testing.T) {
 
 	time.Sleep(ringSettle)
 	c.Stop(t)
-	if err := sensor.Stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
+	for _, p := range []*lab.Process{sensor, sensor2} {
+		if err := p.Stop(syscall.SIGTERM); err != nil {
+			t.Fatalf("sensor: %v\n%s", err, p.Stderr())
+		}
 	}
 	secondary.Stop(t)
 	primary.Stop(t)
 	t.Logf("live sensor:\n%s", sensor.Stderr())
 
-	file, summary := convert(t, pcap, "--server", serverFlag+","+lab.ClientV4.String(), "--role", "authoritative")
-	onlyFile, onlyLive := multisetDiff(messageKeys(readEntries(t, file)), messageKeys(readEntries(t, out)))
-	if len(onlyFile)+len(onlyLive) != 0 {
-		t.Errorf("%d messages only in the file run, %d only live:\n%v\n%v\nfile summary:\n%s",
-			len(onlyFile), len(onlyLive), head(onlyFile), head(onlyLive), summary)
+	file, summary := convert(t, pcap, flags...)
+	for _, o := range []string{out, out2} {
+		onlyFile, onlyLive := multisetDiff(messageKeys(readEntries(t, file)), messageKeys(readEntries(t, o)))
+		if len(onlyFile)+len(onlyLive) != 0 {
+			t.Errorf("%s: %d messages only in the file run, %d only live:\n%v\n%v\nfile summary:\n%s",
+				filepath.Base(o), len(onlyFile), len(onlyLive), head(onlyFile), head(onlyLive), summary)
+		}
 	}
 	rep := compareFiles(t, primary.DnstapPath, out, "BIND")
 	if !rep.Covers() || rep.MessagesA == 0 {
