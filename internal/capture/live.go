@@ -94,10 +94,10 @@ const (
 	statsEveryBlocks = 64
 )
 
-// FanoutGroupFor returns a fanout group ID for the i-th interface this
-// process captures on. IDs are shared by every process in the network
-// namespace, and a group belongs to one interface, so the ID mixes the
-// process ID with i; it is never 0, which LiveConfig reads as "no fanout".
+// FanoutGroupFor returns a fanout group name for the i-th interface this
+// process captures on; it is never 0, which LiveConfig reads as "no
+// fanout". It need not be unique between processes: OpenLive asks the
+// kernel for an unused group ID (fanout.go).
 func FanoutGroupFor(i int) uint16 {
 	id := uint16(os.Getpid())*16 + uint16(i)
 	if id == 0 {
@@ -121,10 +121,11 @@ type LiveConfig struct {
 	// PollTimeout is how long Next waits for a frame before it returns
 	// ErrTimeout. 0 means DefaultPollTimeout.
 	PollTimeout time.Duration
-	// FanoutGroup, when not 0, joins the socket to that PACKET_FANOUT group
+	// FanoutGroup, when not 0, joins the socket to a PACKET_FANOUT group
 	// with hash+defrag: every socket of the group (one per worker) gets
-	// whole flows, both directions. Group IDs are per network namespace and
-	// shared with other processes.
+	// whole flows, both directions. It names the group inside this process
+	// only: the kernel's ID is chosen unused when the group's first socket
+	// opens (fanout.go), so other processes' groups are never joined.
 	FanoutGroup uint16
 	// Filter is a classic BPF program attached in the kernel before the
 	// socket receives anything (package bpf builds the default DNS filter).
@@ -215,6 +216,9 @@ type LiveSource struct {
 	pollMS  int
 	promisc *promiscRef
 
+	fanout   fanoutKey // the fanout group joined, when inFanout
+	inFanout bool
+
 	released uint64 // blocks given back to the kernel
 	spurious int    // poll wake-ups in a row that found our block not ready
 
@@ -298,19 +302,14 @@ func (s *LiveSource) open() error {
 		return fmt.Errorf("bind ifindex %d: %w", s.ifindex, err)
 	}
 	if cfg.FanoutGroup != 0 {
-		// A 4-byte int (group ID in the low 16 bits, type and flags in the
-		// high 16), which every kernel with PACKET_FANOUT accepts.
-		// gopacket's TPacket.SetFanout passes a Go int, 8 bytes: recent
-		// kernels read those as struct fanout_args (max_num_members 0:
-		// the default), older ones (before 5.11 per DESIGN.md: RHEL 8,
-		// Ubuntu 20.04) require optlen == sizeof(int) and answer EINVAL.
-		arg := int(cfg.FanoutGroup) | fanoutHashDefrag<<16
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
-			// EINVAL here also means the group exists with another type or
-			// on another device (e.g. members still bound to a deleted
-			// interface of the same name): transient for a Supervisor.
-			return fmt.Errorf("PACKET_FANOUT group %d: %w", cfg.FanoutGroup, err)
+		// EINVAL here also means the group exists with another type or on
+		// another device (e.g. members still bound to a deleted interface
+		// of the same name): transient for a Supervisor.
+		key := fanoutKey{group: cfg.FanoutGroup, ifindex: s.ifindex}
+		if _, err := fanoutJoin(fd, key); err != nil {
+			return err
 		}
+		s.fanout, s.inFanout = key, true
 	}
 	if cfg.Promiscuous {
 		ref, err := promiscAcquire(s.ifindex)
@@ -390,6 +389,10 @@ func (s *LiveSource) release() error {
 			err = e
 		}
 		s.fd = -1
+	}
+	if s.inFanout {
+		fanoutLeave(s.fanout)
+		s.inFanout = false
 	}
 	return err
 }
