@@ -519,6 +519,33 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 			out[i] = frame{f.ci, d}
 		}
 		return out
+	case "halfclose":
+		// The client shuts down its side right after its last query (a
+		// TCP half-close, as some stub resolvers do): its FIN moves up to
+		// just after its last data segment, before the server's answer.
+		out := slices.Clone(frames)
+		lastData := map[string]int{}
+		for i := 0; i < len(out); i++ {
+			ipOff, tcpOff, payOff, ok := tcpSeg(out[i].data)
+			if !ok {
+				continue
+			}
+			dir, _ := flowDir(out[i].data, ipOff, tcpOff)
+			fin := out[i].data[tcpOff+13]&0x01 != 0
+			fromClient := binary.BigEndian.Uint16(out[i].data[tcpOff+2:]) == 53
+			switch {
+			case fromClient && payOff < len(out[i].data):
+				lastData[dir] = i
+			case fromClient && fin:
+				if j, ok := lastData[dir]; ok && j+1 < i {
+					f := out[i]
+					copy(out[j+2:i+1], out[j+1:i])
+					out[j+1] = f
+					delete(lastData, dir)
+				}
+			}
+		}
+		return out
 	case "idle":
 		// Every connection falls silent for longer than the sensor's
 		// flow timeout (1 minute) half-way through the capture, then goes
@@ -591,7 +618,7 @@ func perturb(t *testing.T, frames []frame, mode string) []frame {
 // duplicated, swapped, or retransmitted collapsed): the sensor must still
 // write exactly the messages it writes for the clean capture.
 func TestRealWorldPerturbed(t *testing.T) {
-	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0, "trailer": 0, "tsorder": 0, "portreuse": 0}
+	tcpModes := map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 0, "trailer": 0, "tsorder": 0, "portreuse": 0, "halfclose": 0}
 	for _, c := range []struct {
 		name  string
 		modes map[string]int // mode -> messages it may lose
@@ -601,11 +628,11 @@ func TestRealWorldPerturbed(t *testing.T) {
 		// tail comes after the gap. The sensor drops that one message
 		// (tcp_partial_messages 1) and resynchronises on the next length
 		// prefix; tshark, which never expires a stream, keeps it.
-		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1, "trailer": 0, "tsorder": 0, "portreuse": 0}},
+		{"lab_realworld_xfr.pcap", map[string]int{"dup": 0, "swap": 0, "collapse": 0, "idle": 1, "trailer": 0, "tsorder": 0, "portreuse": 0, "halfclose": 0}},
 		// dnsperf's queries are each ACKed before the next: no two are
 		// adjacent to swap or collapse.
 		// No port reuse either: its three connections are concurrent.
-		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0, "trailer": 0, "tsorder": 0}},
+		{"lab_realworld_dnsperf_tcp.pcap", map[string]int{"dup": 0, "idle": 0, "trailer": 0, "tsorder": 0, "halfclose": 0}},
 		{"lab_bind_tcp.pcap", tcpModes},
 		{"lab_bind_frag.pcap", map[string]int{"fragrev": 0, "fragdup": 0, "trailer": 0, "tsorder": 0}},
 		{"lab_bind_udp.pcap", map[string]int{"trailer": 0, "tsorder": 0}},
