@@ -46,6 +46,7 @@ func TestRealWorldCaptures(t *testing.T) {
 		{"dnsperf", realDNSPerf},
 		{"big", realBig},
 		{"fragq", realFragQuery},
+		{"offload", realOffload},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			for src, name := range sc.run(t, t.TempDir()) {
@@ -287,4 +288,30 @@ func realFragQuery(t *testing.T, dir string) map[string]string {
 	c.Stop(t)
 	named.Stop(t)
 	return map[string]string{pcap: "lab_realworld_fragq.pcap", named.DnstapPath: "lab_realworld_fragq.bind.dnstap"}
+}
+
+// realOffload: the same kinds of traffic as realXFR and realBig, captured
+// with the veths' offloads left on, as on an ordinary host where tcpdump
+// runs beside the server: TSO/GSO super-segments far above the MTU going
+// out, GRO-merged segments coming in, partial checksums.
+func realOffload(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	for _, side := range []struct {
+		ns *Netns
+		If string
+	}{{l.Server, l.ServerIf}, {l.Client, l.ClientIf}} {
+		side.ns.Run(t, "ethtool", "-K", side.If, "rx", "on", "tx", "on", "sg", "on", "tso", "on", "gso", "on", "gro", "on")
+	}
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true, TransferMessageSize: 16384})
+	at4, at6 := "@"+ServerV4.String(), "@"+ServerV6.String()
+	for _, at := range []string{at4, at6} {
+		want(t, l.Client.Dig(t, at, "+tcp", NameFat, "TXT"), "059-xxx")
+		want(t, string(l.Client.Run(t, "dig", "+tries=1", "+time=3", at, ZoneXFR, "AXFR")), "XFR size: 2007 records")
+		want(t, l.Client.Dig(t, at, "+dnssec", "+bufsize=4096", NameSignedBig, "TXT"), "RRSIG")
+	}
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_offload.pcap", named.DnstapPath: "lab_realworld_offload.bind.dnstap"}
 }

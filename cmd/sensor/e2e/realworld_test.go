@@ -149,6 +149,13 @@ var realWorlds = []realWorld{
 		},
 	},
 	{
+		// Offloads on: TSO segments far above the MTU, bad TCP checksums.
+		pcap:        "lab_realworld_offload.pcap",
+		flags:       []string{"--server", serverFlag, "--role", "authoritative"},
+		servers:     []realServer{{"lab_realworld_offload.bind.dnstap", bindExcuses}},
+		axfrRecords: 2007,
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
