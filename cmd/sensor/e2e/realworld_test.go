@@ -806,9 +806,26 @@ func perturbFrags(frames []frame, mode string) []frame {
 // The live output must hold exactly the messages the sensor finds in
 // tcpdump's file of the same frames, and cover BIND's dnstap.
 func TestRealWorldLive(t *testing.T) {
+	for _, offloads := range []string{"off", "on"} {
+		t.Run("offloads_"+offloads, func(t *testing.T) { testRealWorldLive(t, offloads) })
+	}
+}
+
+// testRealWorldLive is TestRealWorldLive with the veths' offloads off (as
+// on a SPAN port), or on (the sensor beside the server on an ordinary
+// host: AF_PACKET hands over TSO/GRO super-segments and partial checksums).
+func testRealWorldLive(t *testing.T, offloads string) {
 	bin := sensorBin(t)
 	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
 	l := lab.New(t)
+	if offloads == "on" {
+		for _, side := range []struct {
+			ns *lab.Netns
+			If string
+		}{{l.Server, l.ServerIf}, {l.Client, l.ClientIf}} {
+			side.ns.Run(t, "ethtool", "-K", side.If, "rx", "on", "tx", "on", "sg", "on", "tso", "on", "gso", "on", "gro", "on")
+		}
+	}
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "live.pcap")
 	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
@@ -857,6 +874,18 @@ func TestRealWorldLive(t *testing.T) {
 	primary.Stop(t)
 	t.Logf("live sensor:\n%s", sensor.Stderr())
 
+	if offloads == "on" {
+		big := 0
+		for _, f := range readFrames(t, pcap) {
+			if len(f.data) > 1514 {
+				big++
+			}
+		}
+		if big == 0 {
+			t.Errorf("offloads on, but no frame above 1514 bytes in tcpdump's capture")
+		}
+		t.Logf("%d frames above 1514 bytes (TSO/GRO)", big)
+	}
 	file, summary := convert(t, pcap, flags...)
 	for _, o := range []string{out, out2} {
 		onlyFile, onlyLive := multisetDiff(messageKeys(readEntries(t, file)), messageKeys(readEntries(t, o)))
