@@ -156,6 +156,12 @@ var realWorlds = []realWorld{
 		axfrRecords: 2007,
 	},
 	{
+		// Queries in the SYN (TCP Fast Open).
+		pcap:    "lab_realworld_tfo.pcap",
+		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
+		servers: []realServer{{"lab_realworld_tfo.bind.dnstap", bindExcuses}},
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
