@@ -48,6 +48,7 @@ func TestRealWorldCaptures(t *testing.T) {
 		{"fragq", realFragQuery},
 		{"offload", realOffload},
 		{"tfo", realTFO},
+		{"unbound_udp", realUnboundUDP},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			for src, name := range sc.run(t, t.TempDir()) {
@@ -338,4 +339,30 @@ func realTFO(t *testing.T, dir string) map[string]string {
 	c.Stop(t)
 	named.Stop(t)
 	return map[string]string{pcap: "lab_realworld_tfo.pcap", named.DnstapPath: "lab_realworld_tfo.bind.dnstap"}
+}
+
+// realUnboundUDP: Unbound asking BIND over UDP with a 4096-byte EDNS
+// buffer: fragmented signed answers on the upstream leg (IPv4 and IPv6),
+// and a 60 KB answer that BIND truncates (TC=1) so that Unbound retries
+// it over TCP itself.
+func realUnboundUDP(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	l.AddResolverAddrs(t)
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
+	waitSigned(t, l.Client)
+	ub := StartRealUnbound(t, l.Client, []netip.Addr{ServerV4, ServerV6},
+		RealUnboundOptions{Extra: []string{"edns-buffer-size: 4096", "max-udp-size: 4096",
+			"outgoing-interface: " + RealResolverV4.String(), "outgoing-interface: " + RealResolverV6.String()}},
+		RealResolverV4, RealResolverV6)
+	for _, at := range []string{"@" + RealResolverV4.String(), "@" + RealResolverV6.String()} {
+		want(t, l.Server.Dig(t, at, "+dnssec", "+bufsize=4096", NameSignedBig, "TXT"), "RRSIG")
+		want(t, l.Server.Dig(t, at, "+tcp", NameFat, "TXT"), "059-xxx")
+		want(t, l.Server.Dig(t, at, "+dnssec", ZoneSigned, "DNSKEY"), "RRSIG")
+	}
+	c.Stop(t)
+	ub.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_unbound_udp.pcap", named.DnstapPath: "lab_realworld_unbound_udp.bind.dnstap", ub.DnstapPath: "lab_realworld_unbound_udp.unbound.dnstap"}
 }

@@ -162,6 +162,21 @@ var realWorlds = []realWorld{
 		servers: []realServer{{"lab_realworld_tfo.bind.dnstap", bindExcuses}},
 	},
 	{
+		// Unbound over UDP upstream: fragments, BIND's TC=1 and Unbound's
+		// own TCP retry.
+		pcap: "lab_realworld_unbound_udp.pcap",
+		flags: []string{"--server", "192.0.2.53=authoritative,fd00:53::53=authoritative,192.0.2.3,fd00:53::3",
+			"--forwarder", serverFlag},
+		servers: []realServer{
+			{"lab_realworld_unbound_udp.bind.dnstap", bindExcuses},
+			{"lab_realworld_unbound_udp.unbound.dnstap", unboundExcuses},
+		},
+		// BIND answered the first signing probe after dig had given up:
+		// the ICMP port unreachable quotes that answer, which tshark
+		// dissects a second time.
+		tsharkOnly: 1,
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
