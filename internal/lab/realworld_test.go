@@ -49,6 +49,7 @@ func TestRealWorldCaptures(t *testing.T) {
 		{"offload", realOffload},
 		{"tfo", realTFO},
 		{"unbound_udp", realUnboundUDP},
+		{"cookie", realCookie},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			for src, name := range sc.run(t, t.TempDir()) {
@@ -365,4 +366,23 @@ func realUnboundUDP(t *testing.T, dir string) map[string]string {
 	ub.Stop(t)
 	named.Stop(t)
 	return map[string]string{pcap: "lab_realworld_unbound_udp.pcap", named.DnstapPath: "lab_realworld_unbound_udp.bind.dnstap", ub.DnstapPath: "lab_realworld_unbound_udp.unbound.dnstap"}
+}
+
+// realCookie: BIND with require-server-cookie: a query with only a client
+// cookie gets BADCOOKIE (extended RCODE 23, RFC 7873 §5.2.3) and dig
+// retries with the server cookie; kdig sends cookies too.
+func realCookie(t *testing.T, dir string) map[string]string {
+	l := New(t)
+	pcap := filepath.Join(dir, "x.pcap")
+	c := l.Server.StartCapture(t, l.ServerIf, pcap, "")
+	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true,
+		Extra: "require-server-cookie yes; answer-cookie yes;"})
+	for _, at := range []string{"@" + ServerV4.String(), "@" + ServerV6.String()} {
+		want(t, l.Client.Dig(t, at, "+cookie", "www."+ZoneSigned, "A"), "192.0.2.80")
+		want(t, l.Client.Dig(t, at, "+cookie", "+badcookie", "mx."+ZoneSigned, "MX"), "mail0")
+		want(t, kdig(t, l.Client, at, "+cookie", "www."+ZoneSigned, "AAAA"), "fd00:53::80")
+	}
+	c.Stop(t)
+	named.Stop(t)
+	return map[string]string{pcap: "lab_realworld_cookie.pcap", named.DnstapPath: "lab_realworld_cookie.bind.dnstap"}
 }

@@ -37,6 +37,7 @@ var wantUDP = map[string]int{
 	"lab_bind_tcp.pcap":                                  4, // the TC=1 UDP exchanges before the TCP retries
 	"lab_bind_udp.pcap":                                  26,
 	"lab_realworld_big.pcap":                             2,
+	"lab_realworld_cookie.pcap":                          24,
 	"lab_realworld_dnsperf_tcp.pcap":                     0,
 	"lab_realworld_dnssec.pcapng":                        24,
 	"lab_realworld_fragq.pcap":                           4,

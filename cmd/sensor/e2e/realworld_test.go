@@ -177,6 +177,12 @@ var realWorlds = []realWorld{
 		tsharkOnly: 1,
 	},
 	{
+		// BADCOOKIE answers and the clients' retries.
+		pcap:    "lab_realworld_cookie.pcap",
+		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
+		servers: []realServer{{"lab_realworld_cookie.bind.dnstap", bindExcuses}},
+	},
+	{
 		pcap:    "lab_realworld_dnsperf_tcp.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnsperf_tcp.bind.dnstap", bindExcuses}},
