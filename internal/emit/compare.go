@@ -38,11 +38,12 @@ const (
 	// with everything else equal (the query port too where A has the real
 	// one: Unbound logs port 53 for IPv6).
 	ReasonNoSource = "query address unspecified in A (Unbound logs none for its upstream queries)"
-	// ReasonNoSourcePort: A logged the message with a query address but
-	// port 0, as Unbound 1.17 does for TCP upstream queries (tcp-upstream)
-	// sent from a configured outgoing-interface; B has it with everything
-	// else equal, the address too.
-	ReasonNoSourcePort = "query port 0 in A (Unbound logs no port for TCP upstream queries from an outgoing-interface)"
+	// ReasonNoSourcePort: A logged the message with its query address but
+	// not its port, as Unbound 1.17 does for upstream queries sent from a
+	// configured outgoing-interface: port 0 over TCP (tcp-upstream), 53
+	// over UDP on IPv6; B has it with everything else equal, the address
+	// too.
+	ReasonNoSourcePort = "query port 0 or [IPv6]:53 in A (Unbound logs no real port for upstream queries from an outgoing-interface)"
 	// ReasonNoFlow: the other file has no message at all between these two
 	// endpoints over this protocol (lost by capture, or never sent there).
 	ReasonNoFlow = "no message between these endpoints in the other file"
@@ -395,9 +396,13 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 	return still
 }
 
-// noSourcePort reports whether e has a query address but no query port.
+// noSourcePort reports whether e has a query address but, as Unbound
+// logs it, no real query port: 0, or 53 on IPv6. It is asked only of
+// messages the first pass left unmatched, so a client that really used
+// port 53 has already found its partner.
 func noSourcePort(e *CompareEntry) bool {
-	return e.Query.Addr().IsValid() && !e.Query.Addr().IsUnspecified() && e.Query.Port() == 0
+	a, p := e.Query.Addr(), e.Query.Port()
+	return a.IsValid() && !a.IsUnspecified() && (p == 0 || (p == 53 && a.Is6() && !a.Is4In6()))
 }
 
 // takeB marks and returns the first unused B entry with key k that ok accepts.

@@ -240,6 +240,29 @@ func TestCompare(t *testing.T) {
 			covers:  true,
 		},
 		{
+			// The same Unbound over UDP on IPv6 logs [fd00:53::3]:53
+			// (lab_realworld_unbound_udp holds such messages).
+			name: "Unbound logs query port 53 for IPv6 UDP upstream from an outgoing-interface",
+			a: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, udp, "[fd00:53::3]:53", srv6, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, udp, "[fd00:53::3]:53", srv6, r1},
+			},
+			b: []cmsg{
+				{dnstap.Message_FORWARDER_QUERY, udp, "[fd00:53::3]:7818", srv6, q1},
+				{dnstap.Message_FORWARDER_RESPONSE, udp, "[fd00:53::3]:7818", srv6, r1},
+			},
+			excused: map[string]int{ReasonNoSourcePort: 2},
+			covers:  true,
+		},
+		{
+			// IPv4 port 53 is a real port: Unbound logs the real one there.
+			name:  "IPv4 query port 53 is not excused",
+			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.3:53", srv4, q1}},
+			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, udp, "192.0.2.3:7818", srv4, q1}},
+			onlyA: []string{"same bytes, different query port 7818 (other file #0)"},
+			onlyB: []string{"same bytes, different query port 53 (other file #0)"},
+		},
+		{
 			name:  "query port 0 still needs the same query address",
 			a:     []cmsg{{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.3:0", srv4, q1}},
 			b:     []cmsg{{dnstap.Message_FORWARDER_QUERY, tcp, "192.0.2.4:45838", srv4, q1}},

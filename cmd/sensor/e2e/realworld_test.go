@@ -171,10 +171,6 @@ var realWorlds = []realWorld{
 			{"lab_realworld_unbound_udp.bind.dnstap", bindExcuses},
 			{"lab_realworld_unbound_udp.unbound.dnstap", unboundExcuses},
 		},
-		// BIND answered the first signing probe after dig had given up:
-		// the ICMP port unreachable quotes that answer, which tshark
-		// dissects a second time.
-		tsharkOnly: 1,
 	},
 	{
 		// BADCOOKIE answers and the clients' retries.
