@@ -909,13 +909,32 @@ func testRealWorldLive(t *testing.T, offloads string) {
 		}
 		t.Logf("%d frames above 1514 bytes (TSO/GRO)", big)
 	}
+	// libpcap sizes tcpdump's ring for the MTU: with offloads on, the
+	// kernel drops GSO frames larger than its blocks (seen: one 10.9 KB
+	// AXFR segment, 4 messages, in 5 runs of 6), which the sensor's 1 MiB
+	// blocks keep. Then tcpdump's file may lack messages the live sensor
+	// has, never the reverse.
+	tcpdumpDrops := 0
+	if m := regexp.MustCompile(`(\d+) packets? dropped by kernel`).FindStringSubmatch(c.Stderr()); m != nil {
+		tcpdumpDrops, _ = strconv.Atoi(m[1])
+	}
 	file, summary := convert(t, pcap, flags...)
 	for _, o := range []string{out, out2} {
 		onlyFile, onlyLive := multisetDiff(messageKeys(readEntries(t, file)), messageKeys(readEntries(t, o)))
-		if len(onlyFile)+len(onlyLive) != 0 {
-			t.Errorf("%s: %d messages only in the file run, %d only live:\n%v\n%v\nfile summary:\n%s",
-				filepath.Base(o), len(onlyFile), len(onlyLive), head(onlyFile), head(onlyLive), summary)
+		if len(onlyFile) != 0 || (len(onlyLive) != 0 && tcpdumpDrops == 0) {
+			t.Errorf("%s: %d messages only in the file run, %d only live (tcpdump dropped %d frames):\n%v\n%v\nfile summary:\n%s",
+				filepath.Base(o), len(onlyFile), len(onlyLive), tcpdumpDrops, head(onlyFile), head(onlyLive), summary)
+			if keep := os.Getenv("SENSOR_REALWORLD_KEEP"); keep != "" {
+				copyFile(t, pcap, filepath.Join(keep, "live-"+offloads+".pcap"))
+				copyFile(t, o, filepath.Join(keep, "live-"+offloads+"-"+filepath.Base(o)))
+			}
+		} else if len(onlyLive) != 0 {
+			t.Logf("%s: %d messages only live: tcpdump dropped %d frames", filepath.Base(o), len(onlyLive), tcpdumpDrops)
 		}
+	}
+	// The two live sensors saw the same frames.
+	if a, b := multisetDiff(messageKeys(readEntries(t, out)), messageKeys(readEntries(t, out2))); len(a)+len(b) != 0 {
+		t.Errorf("1 worker and 2 workers differ: %d and %d messages only in one:\n%v\n%v", len(a), len(b), head(a), head(b))
 	}
 	rep := compareFiles(t, primary.DnstapPath, out, "BIND")
 	if !rep.Covers() || rep.MessagesA == 0 {
