@@ -423,6 +423,34 @@ func TestTCPReassembler(t *testing.T) {
 				"tcp_partial_messages": 1, "tcp_bytes_discarded": uint64(1000 + len(fbig) - 2000)}),
 		},
 		{
+			// A SPAN port mirrors each direction through its own queue: the
+			// server's ACK of the whole query overtakes the query's first
+			// segment. The hole must wait for it, not be skipped at the ACK.
+			name: "segment behind the peer's ACK of it (mirror reordering)",
+			segs: withHandshake(
+				seg{off: 20, flags: tcpACK, data: f1[20:], ms: 10},
+				seg{srv: true, flags: tcpACK, ack: n1, ms: 11},
+				seg{off: 0, flags: tcpACK, data: f1[:20], ms: 12},
+			),
+			noFlush:  true,
+			want:     []got{{false, q1, 12}},
+			counters: hs(map[string]uint64{"tcp_segments": 3, "tcp_messages": 1}),
+		},
+		{
+			// The same hole, ACKed past after the grace: the sensor missed
+			// the segment, so the data after it is used without waiting
+			// for the end of the connection.
+			name: "hole ACKed past after the reordering grace: skipped at the ACK",
+			segs: withHandshake(
+				seg{off: n1, flags: tcpACK, data: cat(f2, f3), ms: 10},
+				seg{srv: true, flags: tcpACK, ack: n1 + n2 + u(len(f3)), ms: 10 + 150},
+			),
+			noFlush:  true,
+			want:     []got{{false, q2, 10}, {false, q3, 10}},
+			counters: hs(map[string]uint64{"tcp_segments": 2, "tcp_messages": 2, "tcp_gaps_skipped": 1, "tcp_gap_bytes": uint64(n1), "tcp_resyncs": 1}),
+		},
+
+		{
 			name: "gap over a boundary: resynchronise",
 			segs: withHandshake(
 				seg{srv: true, flags: tcpACK, data: fbig[:1000], ms: 10},
