@@ -741,7 +741,11 @@ func (d *tcpDir) dropRanges(k int32) {
 func (r *tcpReassembler) skipGap(d *tcpDir, resume int64, src, dst netip.AddrPort) {
 	hole := resume - int64(d.n)
 	r.stats.TCP[TCPGapsSkipped].Inc()
-	r.stats.TCP[TCPGapBytes].Add(uint64(hole))
+	if hole > 0 {
+		// Never negative in a real stream; two connections forced onto one
+		// 4-tuple at once made it so, and it must not count as 16 EiB.
+		r.stats.TCP[TCPGapBytes].Add(uint64(hole))
+	}
 	if d.state == dirSynced {
 		var msgEnd int64 = -1 // position of the next boundary, if known
 		switch {
