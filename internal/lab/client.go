@@ -21,11 +21,12 @@ func (ns *Netns) Dig(t testing.TB, args ...string) string {
 	return out
 }
 
-// Kdig runs Knot's kdig in the namespace and returns its output.
+// Kdig runs Knot's kdig in the namespace, with one try, and returns its
+// output. (kdig's option is +retry; dig's +tries is "invalid option" to it.)
 func (ns *Netns) Kdig(t testing.TB, args ...string) string {
 	t.Helper()
 	testenv.NeedTool(t, "kdig", "knot-dnsutils")
-	return string(ns.Run(t, "kdig", append([]string{"+tries=1", "+timeout=3"}, args...)...))
+	return string(ns.Run(t, "kdig", append([]string{"+retry=0", "+timeout=3"}, args...)...))
 }
 
 // NSUpdate sends the update script (nsupdate's own language, ending in

@@ -12,6 +12,12 @@
 //   - StartUnbound: Unbound forwarding to BIND, its dnstap written by
 //     fstrm_capture.
 //   - StartCapture (tcpdump), Dig, Kdig, NSUpdate in any namespace.
+//   - For the real-world captures: StartRealNamed (a primary with a
+//     dynamic 0x20 zone, an inline-signed zone and a 60 KB TXT, or a
+//     secondary with NOTIFY and zone transfers), StartRealUnbound (extra
+//     options such as tcp-upstream), StartDumpcap (pcapng),
+//     StartCaptureArgs (tcpdump with any arguments, e.g. -i any) and
+//     AddResolverAddrs.
 //
 // Addresses come from the documentation ranges and a ULA prefix, exist only
 // inside the namespaces, and no route leads out. Every veth has its

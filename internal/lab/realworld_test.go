@@ -156,8 +156,8 @@ func realDNSSEC(t *testing.T, dir string) map[string]string {
 	for i := range 8 {
 		args = append(args, fmt.Sprintf("mail%d.%s", i, ZoneSigned), "A", "+dnssec", "mx."+ZoneSigned, "MX")
 	}
-	want(t, kdig(t, l.Client, args...), "mail7."+ZoneSigned)
-	want(t, kdig(t, l.Client, "+tcp", "+keepopen", at6, "+dnssec", ZoneSigned, "DNSKEY", ZoneSigned, "SOA", "nx."+ZoneSigned, "A"), "NXDOMAIN")
+	want(t, l.Client.Kdig(t, args...), "mail7."+ZoneSigned)
+	want(t, l.Client.Kdig(t, "+tcp", "+keepopen", at6, "+dnssec", ZoneSigned, "DNSKEY", ZoneSigned, "SOA", "nx."+ZoneSigned, "A"), "NXDOMAIN")
 	c.Stop(t)
 	named.Stop(t)
 	return map[string]string{pcap: "lab_realworld_dnssec.pcapng", named.DnstapPath: "lab_realworld_dnssec.bind.dnstap"}
@@ -245,14 +245,6 @@ func gzipFile(t *testing.T, src, dst string) {
 	}
 }
 
-// kdig runs kdig with one try: Netns.Kdig passes +tries=1, which kdig
-// 3.2 rejects ("invalid option"); its option is +retry.
-func kdig(t *testing.T, ns *Netns, args ...string) string {
-	t.Helper()
-	testenv.NeedTool(t, "kdig", "knot-dnsutils")
-	return string(ns.Run(t, "kdig", append([]string{"+retry=0", "+timeout=3"}, args...)...))
-}
-
 // realBig: DNS messages near the 65535-byte limit of DNS over TCP: a
 // 63 KB TXT RRset over IPv4 and IPv6, and an AXFR with
 // transfer-message-size 65535 (BIND's largest).
@@ -286,7 +278,7 @@ func realFragQuery(t *testing.T, dir string) map[string]string {
 			strings.NewReplacer(".", "-", ":", "-").Replace(srv.String()), ZoneXFR, txtStrings("fq", 3000))
 		l.Client.NSUpdate(t, up.String())
 		at := "@" + srv.String()
-		want(t, kdig(t, l.Client, at, "+padding=2000", "+bufsize=4096", "www."+ZoneSigned, "A"), "192.0.2.80")
+		want(t, l.Client.Kdig(t, at, "+padding=2000", "+bufsize=4096", "www."+ZoneSigned, "A"), "192.0.2.80")
 	}
 	c.Stop(t)
 	named.Stop(t)
@@ -334,7 +326,7 @@ func realTFO(t *testing.T, dir string) map[string]string {
 	named := StartRealNamed(t, l.Server, ServerV4, ServerV6, RealNamedOptions{Identity: "lab-bind", Primary: true})
 	for _, at := range []string{"@" + ServerV4.String(), "@" + ServerV6.String()} {
 		for i := range 3 {
-			want(t, kdig(t, l.Client, at, "+tcp", "+fastopen", fmt.Sprintf("HoSt-%04d.WeB.%s", i, ZoneXFR), "A"), "198.51.")
+			want(t, l.Client.Kdig(t, at, "+tcp", "+fastopen", fmt.Sprintf("HoSt-%04d.WeB.%s", i, ZoneXFR), "A"), "198.51.")
 		}
 	}
 	c.Stop(t)
@@ -380,7 +372,7 @@ func realCookie(t *testing.T, dir string) map[string]string {
 	for _, at := range []string{"@" + ServerV4.String(), "@" + ServerV6.String()} {
 		want(t, l.Client.Dig(t, at, "+cookie", "www."+ZoneSigned, "A"), "192.0.2.80")
 		want(t, l.Client.Dig(t, at, "+cookie", "+badcookie", "mx."+ZoneSigned, "MX"), "mail0")
-		want(t, kdig(t, l.Client, at, "+cookie", "www."+ZoneSigned, "AAAA"), "fd00:53::80")
+		want(t, l.Client.Kdig(t, at, "+cookie", "www."+ZoneSigned, "AAAA"), "fd00:53::80")
 	}
 	c.Stop(t)
 	named.Stop(t)
