@@ -225,42 +225,7 @@ type RealUnboundOptions struct {
 // example "tcp-upstream: yes" and "use-caps-for-id: yes").
 func StartRealUnbound(t testing.TB, ns *Netns, forwardTo []netip.Addr, opts RealUnboundOptions, addrs ...netip.Addr) *Unbound {
 	t.Helper()
-	unbound := testenv.NeedTool(t, "unbound", "unbound")
-	capture := testenv.NeedTool(t, "fstrm_capture", "fstrm-bin")
-	dir := t.TempDir()
-	u := &Unbound{Dir: dir, DnstapPath: filepath.Join(dir, "unbound.dnstap"), Addrs: addrs}
-	sock := filepath.Join(dir, "dnstap.sock")
-	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n\tusername: \"\"\n\tchroot: \"\"\n\tdirectory: %q\n\tpidfile: %q\n", dir, filepath.Join(dir, "unbound.pid"))
-	b.WriteString("\tdo-daemonize: no\n\tuse-syslog: no\n\tlogfile: \"\"\n\tverbosity: 1\n\tnum-threads: 1\n")
-	for _, a := range addrs {
-		fmt.Fprintf(&b, "\tinterface: %s\n", a)
-	}
-	b.WriteString("\taccess-control: 0.0.0.0/0 allow\n\taccess-control: ::/0 allow\n")
-	b.WriteString("\tmodule-config: \"iterator\"\n\tdo-not-query-localhost: no\n\tqname-minimisation: no\n")
-	b.WriteString("\tprefetch: no\n\tharden-referral-path: no\n\tminimal-responses: no\n")
-	for _, l := range opts.Extra {
-		fmt.Fprintf(&b, "\t%s\n", l)
-	}
-	b.WriteString("forward-zone:\n\tname: \".\"\n")
-	for _, a := range forwardTo {
-		fmt.Fprintf(&b, "\tforward-addr: %s\n", a)
-	}
-	b.WriteString("remote-control:\n\tcontrol-enable: no\n")
-	fmt.Fprintf(&b, "dnstap:\n\tdnstap-enable: yes\n\tdnstap-socket-path: %q\n", sock)
-	b.WriteString("\tdnstap-send-identity: yes\n\tdnstap-identity: \"lab-unbound\"\n\tdnstap-send-version: yes\n")
-	for _, kind := range []string{"client-query", "client-response", "forwarder-query", "forwarder-response", "resolver-query", "resolver-response"} {
-		fmt.Fprintf(&b, "\tdnstap-log-%s-messages: yes\n", kind)
-	}
-	conf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	u.capture = ns.Start(t, capture, "-t", "protobuf:dnstap.Dnstap", "-u", sock, "-w", u.DnstapPath)
-	waitFile(t, sock, unboundStartWait)
-	u.proc = ns.Start(t, unbound, "-d", "-c", conf)
-	u.proc.WaitFor(t, "start of service", unboundStartWait)
-	return u
+	return startUnbound(t, ns, forwardTo, opts.Extra, addrs)
 }
 
 // StartDumpcap starts Wireshark's dumpcap on ifname in the namespace,

@@ -52,9 +52,20 @@ type Unbound struct {
 // queries and responses to dnstap. It returns once Unbound says it serves.
 func StartUnbound(t testing.TB, ns *Netns, forwardTo []netip.Addr, addrs ...netip.Addr) *Unbound {
 	t.Helper()
+	testenv.NeedTool(t, "dig", "bind9-dnsutils")
+	local := []string{
+		fmt.Sprintf("local-zone: %q static", ZoneLocal+"."),
+		fmt.Sprintf("local-data: \"%s. 300 IN A %s\"", NameLocal, NameLocalAddr),
+	}
+	return startUnbound(t, ns, forwardTo, local, addrs)
+}
+
+// startUnbound writes Unbound's configuration with the extra server lines
+// and starts fstrm_capture, then Unbound.
+func startUnbound(t testing.TB, ns *Netns, forwardTo []netip.Addr, extra []string, addrs []netip.Addr) *Unbound {
+	t.Helper()
 	unbound := testenv.NeedTool(t, "unbound", "unbound")
 	capture := testenv.NeedTool(t, "fstrm_capture", "fstrm-bin")
-	testenv.NeedTool(t, "dig", "bind9-dnsutils")
 	dir := t.TempDir()
 	u := &Unbound{Dir: dir, DnstapPath: filepath.Join(dir, "unbound.dnstap"), Addrs: addrs}
 	sock := filepath.Join(dir, "dnstap.sock")
@@ -69,7 +80,9 @@ func StartUnbound(t testing.TB, ns *Netns, forwardTo []netip.Addr, addrs ...neti
 	// validate nothing, and let the upstream be a private address.
 	b.WriteString("\tmodule-config: \"iterator\"\n\tdo-not-query-localhost: no\n\tqname-minimisation: no\n")
 	b.WriteString("\tprefetch: no\n\tharden-referral-path: no\n\tminimal-responses: no\n")
-	fmt.Fprintf(&b, "\tlocal-zone: %q static\n\tlocal-data: \"%s. 300 IN A %s\"\n", ZoneLocal+".", NameLocal, NameLocalAddr)
+	for _, l := range extra {
+		fmt.Fprintf(&b, "\t%s\n", l)
+	}
 	b.WriteString("forward-zone:\n\tname: \".\"\n")
 	for _, a := range forwardTo {
 		fmt.Fprintf(&b, "\tforward-addr: %s\n", a)
