@@ -96,17 +96,7 @@ func TestE2ELiveSPAN(t *testing.T) {
 		t.Logf("dnsperf -s %s: %s", server, perfLine(string(perf)))
 	}
 
-	time.Sleep(ringSettle)
-	if err := sensor.Stop(syscall.SIGINT); err != nil {
-		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
-	}
-	ub.Stop(t)
-	named.Stop(t)
-	summary := sensor.Stderr()
-	t.Logf("sensor:\n%s", summary)
-	if m := regexp.MustCompile(`kernel_drops\s+([1-9]\d*)`).FindStringSubmatch(summary); m != nil {
-		t.Errorf("the kernel dropped %s frames on the SPAN port", m[1])
-	}
+	stopLiveRun(t, sensor, syscall.SIGINT, ub, named)
 
 	// Each message on the wire is in one server's dnstap, or in both's
 	// (Unbound's upstream queries): the sensor writes one view per
@@ -169,4 +159,24 @@ func perfLine(out string) string {
 		}
 	}
 	return strings.Join(keep, "; ")
+}
+
+// stopLiveRun lets the ring settle, stops the live sensor with sig (its
+// clean stop: drain, flush, summary), then Unbound and BIND so that their
+// dnstap files are complete, and fails the test on kernel drops. It returns
+// the sensor's summary.
+func stopLiveRun(t *testing.T, sensor *lab.Process, sig syscall.Signal, ub *lab.Unbound, named *lab.Named) string {
+	t.Helper()
+	time.Sleep(ringSettle)
+	if err := sensor.Stop(sig); err != nil {
+		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
+	}
+	ub.Stop(t)
+	named.Stop(t)
+	summary := sensor.Stderr()
+	t.Logf("sensor:\n%s", summary)
+	if m := regexp.MustCompile(`kernel_drops\s+([1-9]\d*)`).FindStringSubmatch(summary); m != nil {
+		t.Errorf("the kernel dropped %s frames on the SPAN port", m[1])
+	}
+	return summary
 }

@@ -5,13 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	dnstap "github.com/dnstap/golang-dnstap"
 
@@ -117,17 +115,7 @@ func testSpanE2E(t *testing.T, workers int) {
 		t.Logf("dnsperf -> %s (%s): %s", p.description, p.to, perfLine(string(perf)))
 	}
 
-	time.Sleep(ringSettle)
-	if err := sensor.Stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
-	}
-	ub.Stop(t)
-	named.Stop(t)
-	summary := sensor.Stderr()
-	t.Logf("sensor:\n%s", summary)
-	if m := regexp.MustCompile(`kernel_drops\s+([1-9]\d*)`).FindStringSubmatch(summary); m != nil {
-		t.Errorf("the kernel dropped %s frames on the SPAN port", m[1])
-	}
+	summary := stopLiveRun(t, sensor, syscall.SIGTERM, ub, named)
 	if !strings.Contains(summary, "frag_reassembled") {
 		t.Errorf("no IP fragments reassembled: the fragmented answers did not reach the SPAN port")
 	}
