@@ -8,7 +8,7 @@ BIN       := bin/sensor
 # Debian packages the tests use: real DNS servers writing their own dnstap,
 # real dnstap readers reading ours, and the lab tools (namespaces, capture, replay).
 DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
-             golang-github-dnstap-golang-dnstap-cli tcpdump tshark tcpreplay \
+             golang-github-dnstap-golang-dnstap-cli tcpdump tshark wireshark-common tcpreplay \
              iproute2 ethtool libpcap-dev dnsperf
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
