@@ -281,9 +281,13 @@ func (s *LiveSource) open() error {
 	if err != nil {
 		return fmt.Errorf("mmap ring: %w", err)
 	}
-	if len(cfg.Filter) > 0 {
-		prog := make([]unix.SockFilter, len(cfg.Filter))
-		for i, ins := range cfg.Filter {
+	filter := cfg.Filter
+	if loopback, err := isLoopback(fd, cfg.Interface); err == nil && loopback {
+		filter = dropOutgoing(filter)
+	}
+	if len(filter) > 0 {
+		prog := make([]unix.SockFilter, len(filter))
+		for i, ins := range filter {
 			prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 		}
 		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
@@ -322,6 +326,43 @@ func (s *LiveSource) open() error {
 	// socket; nothing to discard.
 	s.pollfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}
 	return nil
+}
+
+// isLoopback reports whether the interface is a loopback device.
+func isLoopback(fd int, name string) (bool, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return false, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return false, err
+	}
+	return ifr.Uint16() == unix.ARPHRD_LOOPBACK, nil
+}
+
+// dropOutgoing prefixes a filter with "drop what this host sends". On a
+// loopback device every packet is seen twice, once as sent
+// (PACKET_OUTGOING) and once as received, and the sensor would log every
+// message twice (seen: each dig query counted as a duplicate query). A
+// SPAN port and an ordinary NIC see each packet once, so only loopback
+// gets this. Classic BPF jumps are relative, so the filter after the
+// prefix is unchanged; an empty filter becomes "accept the rest".
+func dropOutgoing(filter []bpf.RawInstruction) []bpf.RawInstruction {
+	const (
+		skfAdPktType = 0xfffff000 + 4 // SKF_AD_OFF + SKF_AD_PKTTYPE (linux/filter.h)
+		ldAbsW       = 0x20           // BPF_LD | BPF_W | BPF_ABS
+		jeqK         = 0x15           // BPF_JMP | BPF_JEQ | BPF_K
+		retK         = 0x06           // BPF_RET | BPF_K
+	)
+	out := []bpf.RawInstruction{
+		{Op: ldAbsW, K: skfAdPktType},
+		{Op: jeqK, Jt: 0, Jf: 1, K: unix.PACKET_OUTGOING},
+		{Op: retK, K: 0},
+	}
+	if len(filter) == 0 {
+		return append(out, bpf.RawInstruction{Op: retK, K: 262144})
+	}
+	return append(out, filter...)
 }
 
 // errLinkType: the interface's hardware type has no link type we decode.
