@@ -102,8 +102,12 @@ func (s *summary) print(w io.Writer) {
 	fmt.Fprintf(&b, "  unanswered queries         %12d\n", p["unanswered_expired"]+p["unanswered_evicted"]+p["unanswered_at_end"])
 	fmt.Fprintf(&b, "  responses without query    %12d\n", p["responses_without_query"])
 	fmt.Fprintf(&b, "  frames written             %12d  -> %s\n", p["frames_written"], s.outputName)
-	if msgs := d["messages_udp"] + d["messages_tcp"]; s.heapAllocs > 0 && msgs > 0 {
+	// The count includes start-up (a few hundred to a thousand objects);
+	// per message it only means something over a long run.
+	if msgs := d["messages_udp"] + d["messages_tcp"]; s.heapAllocs > 0 && msgs >= 10000 {
 		fmt.Fprintf(&b, "  heap allocs                %12d  (%.4f per DNS message, start-up included)\n", s.heapAllocs, float64(s.heapAllocs)/float64(msgs))
+	} else if s.heapAllocs > 0 {
+		fmt.Fprintf(&b, "  heap allocs                %12d  (start-up included)\n", s.heapAllocs)
 	}
 	var activity, problems []string
 	for _, set := range []*totals{s.decode, s.pipe, s.output} {
