@@ -54,6 +54,9 @@ test: deps
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/sensor
 	SENSOR_E2E= CGO_ENABLED=0 $(GO) test -count=1 ./bpf ./cmd/sensor
 	$(MAKE) --no-print-directory fuzz-short
+	@# The README's first command must keep working.
+	$(MAKE) --no-print-directory demo >/dev/null 2>&1 || { echo "make demo failed"; exit 1; }
+	@test -s out/demo.dnstap && echo "make demo: ok"
 
 # Micro benchmarks (ns/op, allocs/op of every hot function), then the whole
 # sensor on synthetic captures of BENCH_N packets (generated once into
