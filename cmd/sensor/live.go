@@ -31,6 +31,8 @@ type liveWorker struct {
 	prod   *emit.Producer
 	frames atomic.Uint64
 	bytes  atomic.Uint64
+	err    error // why the worker stopped early, if it did
+	iface  string
 }
 
 func (w *liveWorker) loop(stop *stopper) {
@@ -59,7 +61,13 @@ func (w *liveWorker) loop(stop *stopper) {
 				w.pipe.Tick(time.Now().UnixNano())
 				continue
 			}
-			return // closed
+			// The Supervisor hides link changes and returns nothing but
+			// frames and timeouts until Close; anything else (a socket
+			// it can never reopen) ends this worker, reported at exit.
+			if !errors.Is(err, capture.ErrClosed) {
+				w.err = err
+			}
+			return
 		}
 		w.frames.Store(w.frames.Load() + 1)
 		w.bytes.Store(w.bytes.Load() + uint64(len(f.Data)))
@@ -71,19 +79,9 @@ func (w *liveWorker) loop(stop *stopper) {
 // Output goes through a bounded queue: a slow disk or receiver drops whole
 // batches, counted, and never stalls capture.
 func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	out, err := openOutput(o, stdout)
-	if err != nil {
-		return err
-	}
-	queue := emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
-
-	stop := stopOnSignal()
-	defer stop.release()
-	if o.duration > 0 {
-		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
-		defer t.Stop()
-	}
-
+	// Everything that can fail for want of root, a bad filter or a busy
+	// metrics port is set up before the output is opened: os.Create would
+	// otherwise truncate an existing dnstap file for nothing.
 	var workers []*liveWorker
 	closeAll := func() {
 		for _, w := range workers {
@@ -94,8 +92,6 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		filter, err := liveFilter(o, iface)
 		if err != nil {
 			closeAll()
-			queue.Close()
-			out.closeFile()
 			return err
 		}
 		for n := 0; n < o.workers; n++ {
@@ -109,29 +105,47 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			sup, err := capture.NewSupervisor(capture.SupervisorConfig{Live: lc, Worker: n})
 			if err != nil {
 				closeAll()
-				queue.Close()
-				out.closeFile()
 				return fmt.Errorf("capture on %s: %w", iface, err)
 			}
-			w := &liveWorker{sup: sup, prod: queue.Producer()}
-			w.pipe = emit.NewPipeline(ecfg, w.prod)
-			w.asm = reassembly.NewAssembler(rcfg, w.pipe)
-			workers = append(workers, w)
+			workers = append(workers, &liveWorker{sup: sup, iface: iface})
 		}
 	}
-
+	var queue *emit.Queue
+	var out *sink
+	var running atomic.Bool // the pipelines exist: metrics may read them
 	if o.metrics != "" {
 		stopMetrics, err := serveMetrics(o.metrics, func() *summary {
+			if !running.Load() {
+				return &summary{kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals()}
+			}
 			return liveSummary(o, workers, queue, out, 0)
 		})
 		if err != nil {
 			closeAll()
-			queue.Close()
-			out.closeFile()
 			return err
 		}
 		defer stopMetrics()
 	}
+	out, err := openOutput(o, stdout)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	queue = emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
+	for _, w := range workers {
+		w.prod = queue.Producer()
+		w.pipe = emit.NewPipeline(ecfg, w.prod)
+		w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+	}
+	running.Store(true)
+
+	stop := stopOnSignal()
+	defer stop.release()
+	if o.duration > 0 {
+		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
+		defer t.Stop()
+	}
+
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", args...)
 	}
@@ -142,6 +156,14 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		wg.Add(1)
 		go func(w *liveWorker) {
 			defer wg.Done()
+			// One recover per goroutine, not per packet: a bug must not
+			// cost the output of every other worker (the summary and the
+			// closing frames still get written).
+			defer func() {
+				if r := recover(); r != nil {
+					w.err = fmt.Errorf("internal error in capture worker: %v", r)
+				}
+			}()
 			w.loop(stop)
 		}(w)
 	}
@@ -198,6 +220,15 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	s := liveSummary(o, workers, queue, out, elapsed) // after the queue drained: its counts are final
 	s.heapAllocs = heapAllocs()
 	s.print(stderr)
+	var werrs []error
+	for _, w := range workers {
+		if w.err != nil {
+			werrs = append(werrs, fmt.Errorf("%s worker: %w", w.iface, w.err))
+		}
+	}
+	if err := errors.Join(werrs...); err != nil {
+		return err
+	}
 	if qerr != nil {
 		return fmt.Errorf("output %s: %w", outputName(o), qerr)
 	}

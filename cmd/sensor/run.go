@@ -166,24 +166,34 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	var f capture.Frame
 	var packets, bytes, filtered uint64
 	var readErr error
-	for !stop.Load() {
-		if err := src.Next(&f); err != nil {
-			if !errors.Is(err, io.EOF) && !stop.Load() {
-				readErr = err
+	// One recover for the whole loop, not per packet: should a bug panic,
+	// what was already written is still flushed and closed below, and the
+	// user gets one line instead of a stack trace.
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				readErr = fmt.Errorf("internal error at packet %d: %v", packets, r)
 			}
-			break
+		}()
+		for !stop.Load() {
+			if err := src.Next(&f); err != nil {
+				if !errors.Is(err, io.EOF) && !stop.Load() {
+					readErr = err
+				}
+				return
+			}
+			packets++
+			bytes += uint64(len(f.Data))
+			if !match.Match(uint16(f.LinkType), f.Data, f.WireLen) {
+				filtered++
+				continue
+			}
+			asm.HandleFrame(&f)
+			if packets&0xffff == 0 {
+				prog.update(packets, pipe.Stats())
+			}
 		}
-		packets++
-		bytes += uint64(len(f.Data))
-		if !match.Match(uint16(f.LinkType), f.Data, f.WireLen) {
-			filtered++
-			continue
-		}
-		asm.HandleFrame(&f)
-		if packets&0xffff == 0 {
-			prog.update(packets, pipe.Stats())
-		}
-	}
+	}()
 	prog.done()
 	asm.Flush()
 	pipe.Flush()
@@ -196,6 +206,9 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	s.decode.addSet(asm.Stats())
 	s.pipe.addSet(pipe.Stats())
 	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
+	for _, st := range out.stats {
+		s.output.addSet(st)
+	}
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
 		s.decode.add("filter_compile_failed", n)
@@ -205,6 +218,11 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 
 	if readErr != nil {
 		return fmt.Errorf("%w (the messages before it were written)", readErr)
+	}
+	if n := s.output.v["socket_batches_dropped_down"]; n > 0 && closeErr == nil {
+		// A socket receiver that went away and came back: the run ended
+		// well, but frames were lost and the exit code must say so.
+		closeErr = fmt.Errorf("%d batches of frames dropped while the receiver was unreachable", n)
 	}
 	if closeErr != nil {
 		return fmt.Errorf("output %s: %w", outputName(o), closeErr)
