@@ -10,7 +10,8 @@ import (
 )
 
 // runCompare is `sensor compare A B`: it exits 0 when B covers A (every
-// message of A is in B), 1 when it does not, 2 on bad usage or unreadable input.
+// message of A is in B), 1 when it does not or a file cannot be read, 2 on
+// bad usage.
 func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -117,7 +117,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.fragTimeout, "frag-timeout", d.fragTimeout, "incomplete IP datagrams are dropped after this (capture time)")
 	fs.IntVar(&o.maxPending, "max-pending", d.maxPending, "queries waiting for their response (oldest counted unanswered beyond)")
 	fs.DurationVar(&o.pairTimeout, "pair-timeout", d.pairTimeout, "a query unanswered for this long is counted unanswered")
-	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "live output queue length in 64 KiB batches (full: batches dropped and counted)")
+	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "live output queue length in 256 KiB batches (full: batches dropped and counted)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage:
   sensor -r FILE|- [-w OUT|-y|-j|-q] [options] [filter expression]

@@ -47,7 +47,15 @@ var (
 	errNgShort        = wrapCorrupt("pcapng: block too short for its fields")
 	errNgNoInterface  = wrapCorrupt("pcapng: packet names an interface not described before it")
 	errNgTSResol      = wrapCorrupt("pcapng: timestamp resolution out of range")
+	errNgInterfaces   = wrapCorrupt("pcapng: more interfaces in one section than a capture has")
 )
+
+// ngMaxInterfaces bounds the interface table of a section: each IDB is 20
+// bytes and compresses to almost nothing, so without a cap a small gzipped
+// file could make the reader hold millions of them. Real captures describe
+// a handful of interfaces; 65536 is the most a pcapng writer names with
+// libpcap's and Wireshark's 16-bit interface indexes in mind.
+const ngMaxInterfaces = 1 << 16
 
 type corruptError struct{ msg string }
 
@@ -284,6 +292,9 @@ func (r *ngReader) iface(body []byte) error {
 		}
 	}
 	in.offsetNS = offset * 1e9
+	if len(r.ifaces) >= ngMaxInterfaces {
+		return errNgInterfaces
+	}
 	r.ifaces = append(r.ifaces, in)
 	return nil
 }

@@ -13,8 +13,8 @@ type BatchFrameWriter struct {
 	err   error
 }
 
-// batchSize matches the Queue's batches: large enough that the per-write
-// cost is negligible, small enough to hold in cache.
+// batchSize: large enough that the per-write cost is negligible, small
+// enough to hold in cache.
 const batchSize = 64 << 10
 
 // NewBatchFrameWriter returns a FrameWriter writing to out.
