@@ -93,6 +93,19 @@ func TestSPAN(t *testing.T) {
 		}
 	}
 	// Every frame enters the bridge once, so the mirror holds no frame twice.
+	dns := 0
+	mirroredDNSFrames(t, pcap, func([]byte) { dns++ })
+	// 5 client queries and answers, and 2 forwarded queries and answers.
+	if dns != 14 {
+		t.Errorf("mirror holds %d frames with DNS names, want 14", dns)
+	}
+}
+
+// mirroredDNSFrames reads a mirror port's capture, fails the test on any
+// frame seen twice (a mirror must copy each frame once), and calls fn for
+// every frame that carries one of the lab's DNS names.
+func mirroredDNSFrames(t *testing.T, pcap string, fn func(data []byte)) {
+	t.Helper()
 	f, err := os.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
@@ -103,11 +116,10 @@ func TestSPAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	dns := 0
 	for {
 		data, _, err := r.ReadPacketData()
 		if err == io.EOF {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -117,11 +129,7 @@ func TestSPAN(t *testing.T) {
 		}
 		seen[string(data)] = true
 		if bytes.Contains(data, []byte("\x03lab\x07example\x00")) || bytes.Contains(data, []byte("\x05local\x07example\x00")) {
-			dns++
+			fn(data)
 		}
-	}
-	// 5 client queries and answers, and 2 forwarded queries and answers.
-	if dns != 14 {
-		t.Errorf("mirror holds %d frames with DNS names, want 14", dns)
 	}
 }

@@ -1,18 +1,14 @@
 package lab
 
 import (
-	"bytes"
 	"encoding/binary"
-	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // TestMirror builds the point-to-point lab with BIND and Unbound, sends
@@ -46,40 +42,16 @@ func TestMirror(t *testing.T) {
 	ub.Stop(t)
 	named.Stop(t)
 
-	f, err := os.Open(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
 	dnsFrames := 0
 	flows := map[[2]netip.Addr]int{} // DNS frames by (source, destination)
-	for {
-		data, _, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[string(data)] {
-			t.Errorf("frame mirrored twice: % x", data)
-		}
-		seen[string(data)] = true
-		if !bytes.Contains(data, []byte("\x03lab\x07example\x00")) && !bytes.Contains(data, []byte("\x05local\x07example\x00")) {
-			continue
-		}
+	mirroredDNSFrames(t, pcap, func(data []byte) {
 		dnsFrames++
 		src, dst, problem := checkFrame(data)
 		if problem != "" {
 			t.Errorf("%s: % x", problem, data)
 		}
 		flows[[2]netip.Addr{src, dst}]++
-	}
+	})
 	// 5 client queries and answers, and 2 forwarded queries and answers.
 	if dnsFrames != 14 {
 		t.Errorf("mirror holds %d frames with DNS names, want 14", dnsFrames)
