@@ -343,6 +343,17 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 			addrOnly[clearPort(k)] = append(addrOnly[clearPort(k)], j)
 		}
 	}
+	// pair records A's i found as B's j: excused for why, unless their
+	// types differ for no known reason.
+	pair := func(i, j int, why string) {
+		if ea[i].Type != eb[j].Type {
+			if reason := typeReason(&ea[i], &eb[j], strict); reason == ReasonTypeDiffers {
+				r.TypeMismatch = append(r.TypeMismatch, ComparePair{A: ea[i], B: eb[j], Reason: reason})
+				return
+			}
+		}
+		r.Excused[why]++
+	}
 	var still []int
 	for _, i := range onlyA {
 		if noSourcePort(&ea[i]) {
@@ -355,13 +366,7 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 				still = append(still, i)
 				continue
 			}
-			if ea[i].Type != eb[j].Type {
-				if reason := typeReason(&ea[i], &eb[j], strict); reason == ReasonTypeDiffers {
-					r.TypeMismatch = append(r.TypeMismatch, ComparePair{A: ea[i], B: eb[j], Reason: reason})
-					continue
-				}
-			}
-			r.Excused[ReasonNoSourcePort]++
+			pair(i, j, ReasonNoSourcePort)
 			continue
 		}
 		if !ea[i].Query.Addr().IsUnspecified() {
@@ -385,13 +390,7 @@ func matchNoSource(r *CompareReport, ea []CompareEntry, onlyA []int, eb []Compar
 			still = append(still, i)
 			continue
 		}
-		if ea[i].Type != eb[j].Type {
-			if reason := typeReason(&ea[i], &eb[j], strict); reason == ReasonTypeDiffers {
-				r.TypeMismatch = append(r.TypeMismatch, ComparePair{A: ea[i], B: eb[j], Reason: reason})
-				continue
-			}
-		}
-		r.Excused[ReasonNoSource]++
+		pair(i, j, ReasonNoSource)
 	}
 	return still
 }

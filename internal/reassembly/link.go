@@ -168,14 +168,7 @@ func (a *Assembler) mpls(b []byte, depth int) {
 		a.short(DecodeLinkBadHeader)
 		return
 	}
-	switch b[0] >> 4 {
-	case 4:
-		a.ip4(b, depth)
-	case 6:
-		a.ip6(b, depth)
-	default:
-		a.count(DecodeNotIP)
-	}
+	a.ipByVersion(b, depth)
 }
 
 // ipByVersion decodes b as IPv4 or IPv6 by its version nibble (LINKTYPE_RAW,
