@@ -3,6 +3,7 @@
 // BPF filter attached to them, the kernel's drop statistics and the watching
 // of interfaces through netlink.
 //
-// It hands on raw link-layer frames (bytes, capture time, link type) and
-// knows nothing of IP, TCP or DNS: decoding starts in package reassembly.
+// It hands on raw link-layer frames (packet.Frame: bytes, capture time, link
+// type) and knows nothing of IP, TCP or DNS: decoding starts in package
+// reassembly. Which link types are decoded is packet's table, not capture's.
 package capture

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // Errors a FileSource wraps, so that callers decide with errors.Is. The
@@ -196,7 +198,7 @@ func (s *FileSource) packetErr(err error) error {
 // after any error every later call returns the same error.
 //
 // Next does not allocate in steady state.
-func (s *FileSource) Next(f *Frame) error {
+func (s *FileSource) Next(f *packet.Frame) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -260,30 +262,17 @@ func (s *FileSource) Close() error {
 	return err
 }
 
-// SupportedLinkType reports whether the sensor decodes frames of link type
-// lt. A source hands out frames of any link type (the decoder counts those
-// it cannot read); the CLI uses this to say "unknown link type N in x.pcap"
-// once, up front.
-func SupportedLinkType(lt LinkType) bool {
-	switch lt {
-	case LinkTypeNull, LinkTypeEthernet, LinkTypeRaw, LinkTypeLoop,
-		LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2:
-		return true
-	}
-	return false
-}
-
 // LinkTypes reports the link types the file declares so far: for pcap the
 // one in its header, for pcapng those of the interfaces described before the
 // current position (a pcapng file may describe more interfaces later). The
 // returned slice is new and belongs to the caller.
-func (s *FileSource) LinkTypes() []LinkType {
+func (s *FileSource) LinkTypes() []packet.LinkType {
 	if s.ng != nil {
-		out := make([]LinkType, 0, len(s.ng.ifaces))
+		out := make([]packet.LinkType, 0, len(s.ng.ifaces))
 		for _, in := range s.ng.ifaces {
 			out = append(out, in.link)
 		}
 		return out
 	}
-	return []LinkType{s.pcap.link}
+	return []packet.LinkType{s.pcap.link}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // The pcapng reader is ours rather than pcapgo.NgReader because the latter
@@ -66,7 +68,7 @@ func wrapCorrupt(msg string) error { return &corruptError{msg} }
 
 // ngIface is what a packet needs from its Interface Description Block.
 type ngIface struct {
-	link    LinkType
+	link    packet.LinkType
 	snaplen uint32
 	// Timestamp units to nanoseconds: ns = ts*mul, or ts/div, or for binary
 	// resolutions (ts>>shift)*1e9 + fraction.
@@ -251,7 +253,7 @@ func (r *ngReader) iface(body []byte) error {
 	if len(body) < 8 {
 		return errNgShort
 	}
-	in := ngIface{link: LinkType(r.u16(body)), snaplen: r.u32(body[4:])}
+	in := ngIface{link: packet.LinkType(r.u16(body)), snaplen: r.u32(body[4:])}
 	resol := byte(6) // default: microseconds
 	var offset int64
 	err := r.options(body[8:], func(code uint16, val []byte) error {
@@ -323,7 +325,7 @@ func (in *ngIface) nanos(ts uint64) int64 {
 }
 
 // next fills f with the next packet, handling the blocks in between.
-func (r *ngReader) next(f *Frame) error {
+func (r *ngReader) next(f *packet.Frame) error {
 	for {
 		typ, body, err := r.block()
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"slices"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // The classic pcap reader is ours too, although pcapgo.Reader's
@@ -43,7 +45,7 @@ type pcapReader struct {
 	br      *bufio.Reader
 	big     bool
 	fracNS  int64 // nanoseconds per unit of the timestamp's fraction field
-	link    LinkType
+	link    packet.LinkType
 	maxRec  uint32
 	scratch []byte // records larger than the read buffer
 }
@@ -74,7 +76,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	r.maxRec = max(min(snaplen, pcapMaxRecord), eagerSnaplen)
 	// The upper bits of the link type field carry FCS information
 	// (draft-ietf-opsawg-pcap §4: LinkType and additional information).
-	r.link = LinkType(r.u32(h[20:]) & 0xffff)
+	r.link = packet.LinkType(r.u32(h[20:]) & 0xffff)
 	_, _ = br.Discard(pcapFileHeaderLen)
 	return r, nil
 }
@@ -98,7 +100,7 @@ func (r *pcapReader) u32(b []byte) uint32 {
 
 // next fills f with the next record. f.Data aliases the read buffer (or the
 // scratch buffer for a record larger than it) until the next call.
-func (r *pcapReader) next(f *Frame) error {
+func (r *pcapReader) next(f *packet.Frame) error {
 	h, err := r.br.Peek(pcapRecordLen)
 	if len(h) < pcapRecordLen {
 		if len(h) == 0 && err == io.EOF {

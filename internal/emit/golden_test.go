@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
@@ -32,7 +33,7 @@ func goldenText(t *testing.T, path string) []byte {
 	tw := NewTextWriter(&out, TextQuiet)
 	p := NewPipeline(Config{Identity: []byte("golden"), Version: []byte("test")}, tw)
 	asm := reassembly.NewAssembler(reassembly.DefaultConfig(), p)
-	var f capture.Frame
+	var f packet.Frame
 	for {
 		err := src.Next(&f)
 		if err == io.EOF {
