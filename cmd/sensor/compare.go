@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
 
 // runCompare is `sensor compare A B`: it exits 0 when B covers A (every
@@ -38,11 +38,11 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		return exitCode(fmt.Errorf("compare: %w", err), stderr)
 	}
 	defer fb.Close()
-	opts := emit.CompareOptions{StrictType: *strict, NameA: a, NameB: b}
+	opts := tapfile.CompareOptions{StrictType: *strict, NameA: a, NameB: b}
 	if *all {
 		opts.MaxListed = -1
 	}
-	rep, err := emit.Compare(fa, fb, opts)
+	rep, err := tapfile.Compare(fa, fb, opts)
 	if err != nil {
 		return exitCode(fmt.Errorf("compare: %w", err), stderr)
 	}
