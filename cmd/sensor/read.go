@@ -1,12 +1,20 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
+
+const readUsage = `usage: sensor read FILE [-y|-j|-q|-p]   (FILE - is stdin)
+  -q	one line per message, like dnstap-read (the default)
+  -p	the line, then the message in dig's text form, like dnstap-read -p
+  -y	multi-document YAML, like dnstap-read -y
+  -j	one JSON object per line, like the Go dnstap tool's -j
+`
 
 // runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q|-p]`.
 func runRead(args []string, stdout, stderr io.Writer) error {
@@ -22,6 +30,9 @@ func runRead(args []string, stdout, stderr io.Writer) error {
 			format = tapfile.TextQuiet
 		case "-p":
 			format = tapfile.TextPrint
+		case "-h", "-help", "--help":
+			fmt.Fprint(stderr, readUsage)
+			return flag.ErrHelp
 		default:
 			if len(a) > 1 && a[0] == '-' {
 				return usagef("read: unknown flag %s (want -y, -j, -q or -p)", a)

@@ -38,30 +38,6 @@ func reassemblyConfig(o *options) reassembly.Config {
 	}
 }
 
-func emitConfig(o *options) (emit.Config, error) {
-	defRole, err := emit.ParseRole(o.role)
-	if err != nil {
-		return emit.Config{}, usagef("--role %q: %v", o.role, err)
-	}
-	cfg := emit.Config{
-		Forwarders:  o.forwarderPrefixe,
-		Identity:    []byte(o.identity),
-		Version:     []byte("dnstap-sensor " + version),
-		PairTimeout: o.pairTimeout,
-		MaxPending:  o.maxPending,
-	}
-	for _, s := range o.serverPrefixes {
-		r := defRole
-		if s.role != "" {
-			if r, err = emit.ParseRole(s.role); err != nil {
-				return emit.Config{}, usagef("--server role %q: %v", s.role, err)
-			}
-		}
-		cfg.Servers = append(cfg.Servers, emit.ServerSpec{Prefix: s.prefix, Role: r})
-	}
-	return cfg, nil
-}
-
 // stopper is set by SIGINT or SIGTERM. The capture loop polls it, so the
 // output is always flushed and closed by the goroutine that owns it,
 // whatever the signal interrupts. It is installed before any input is
