@@ -23,6 +23,8 @@ func TestCommandLineVocabulary(t *testing.T) {
 	os.WriteFile(unknownLink, pcapHeader(147), 0o644)
 	readConfig := filepath.Join(dir, "read.conf")
 	os.WriteFile(readConfig, []byte("r "+other+"\n"), 0o644)
+	cutHeader := filepath.Join(dir, "cut13.pcap")
+	os.WriteFile(cutHeader, pcapHeader(1)[:13], 0o644)
 	twoReads := filepath.Join(dir, "two.conf")
 	os.WriteFile(twoReads, []byte("r "+other+"\nr "+unknownLink+"\n"), 0o644)
 	dns := pcap("dnscap_dns.pcap")
@@ -44,6 +46,7 @@ func TestCommandLineVocabulary(t *testing.T) {
 		{name: "r on the command line wins over the config", args: []string{"--config", readConfig, "-r", dns, "-q"}, code: exitOK, stdout: "CQ 172.17.0.10:"},
 		{name: "r twice in the config", args: []string{"--config", twoReads, "-q"}, code: exitUsage, stderr: "-r given 2 times (" + other + ", " + unknownLink + ")"},
 		{name: "unknown link type lists the table", args: []string{"-r", unknownLink, "-q"}, code: exitFailure, stderr: "unknown link type 147 (supported: ETHERNET 1, RAW 101,"},
+		{name: "13-byte pcap", args: []string{"-r", cutHeader, "-q"}, code: exitFailure, stderr: "sensor: capture: " + cutHeader + ": truncated file header\n"},
 		{name: "read -h", args: []string{"read", "-h"}, code: exitOK, stderr: "usage: sensor read FILE"},
 		{name: "read --help", args: []string{"read", "x.dnstap", "--help"}, code: exitOK, stderr: "usage: sensor read FILE"},
 		{name: "compare -h", args: []string{"compare", "-h"}, code: exitOK, stderr: "usage: sensor compare"},

@@ -50,6 +50,7 @@ var (
 	errNgNoInterface  = wrapCorrupt("pcapng: packet names an interface not described before it")
 	errNgTSResol      = wrapCorrupt("pcapng: timestamp resolution out of range")
 	errNgInterfaces   = wrapCorrupt("pcapng: more interfaces in one section than a capture has")
+	errNgCapLen       = wrapCorrupt("pcapng: captured length larger than its packet block")
 )
 
 // ngMaxInterfaces bounds the interface table of a section: each IDB is 20
@@ -347,7 +348,10 @@ func (r *ngReader) next(f *packet.Frame) error {
 			}
 			caplen, wire := r.u32(body[12:]), r.u32(body[16:])
 			if uint64(caplen) > uint64(len(body)-20) {
-				return errNgShort
+				return errNgCapLen
+			}
+			if wire > maxWireLen {
+				return errWireTooLong
 			}
 			in := &r.ifaces[idx]
 			f.Data = body[20 : 20+caplen : 20+caplen]
@@ -367,6 +371,9 @@ func (r *ngReader) next(f *packet.Frame) error {
 			// An SPB has no capture length: it is the original length cut
 			// to the block and to the snaplen of interface 0 (§4.4).
 			wire := r.u32(body)
+			if wire > maxWireLen {
+				return errWireTooLong
+			}
 			caplen := min(uint64(wire), uint64(len(body)-4))
 			if s := r.ifaces[0].snaplen; s != 0 {
 				caplen = min(caplen, uint64(s))

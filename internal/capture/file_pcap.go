@@ -39,6 +39,9 @@ const (
 var (
 	errPcapVersion  = wrapCorrupt("pcap: unsupported major version")
 	errPcapTooLarge = wrapCorrupt("pcap: record longer than the snap length allows")
+	errPcapOverCap  = wrapCorrupt("pcap: record longer than 16 MiB, the most the reader accepts whatever the snap length")
+	errPcapMicros   = wrapCorrupt("pcap: bad timestamp: microseconds field not below 1000000")
+	errPcapNanos    = wrapCorrupt("pcap: bad timestamp: nanoseconds field not below 1000000000")
 )
 
 type pcapReader struct {
@@ -114,7 +117,22 @@ func (r *pcapReader) next(f *packet.Frame) error {
 	sec, frac := r.u32(h), r.u32(h[4:])
 	caplen, wire := r.u32(h[8:]), r.u32(h[12:])
 	if caplen > r.maxRec {
+		if caplen > pcapMaxRecord {
+			return errPcapOverCap
+		}
 		return errPcapTooLarge
+	}
+	if wire > maxWireLen {
+		return errWireTooLong
+	}
+	// A fraction of a second that is a second or more is no time at all:
+	// adding it would move the packet by up to 71 minutes (2^32 µs)
+	// without a word, and reorder it against its neighbours.
+	if int64(frac)*r.fracNS >= 1e9 {
+		if r.fracNS == 1 {
+			return errPcapNanos
+		}
+		return errPcapMicros
 	}
 	n := pcapRecordLen + int(caplen)
 	var data []byte

@@ -555,7 +555,8 @@ func TestFileSourceTruncated(t *testing.T) {
 		cut  int
 		want string // exact error; "" for a clean end
 	}{
-		{"inside file header", 10, "capture: x.pcap: truncated record"},
+		{"inside file header", 10, "capture: x.pcap: truncated file header"},
+		{"13-byte file", 13, "capture: x.pcap: truncated file header"},
 		{"after file header", 24, ""},
 		{"inside record header of packet 1", 30, "capture: x.pcap: packet 1: truncated record"},
 		{"inside data of packet 17", starts[16] + 16 + 5, "capture: x.pcap: packet 17: truncated record"},
@@ -682,7 +683,7 @@ func TestFileSourceBadFiles(t *testing.T) {
 		{"garbage", []byte("this is not a capture at all, just text\n"), ErrNotCapture, "capture: f: not a pcap or pcapng file"},
 		{"gzipped garbage", gzipBytes(t, []byte("hello, world, not a pcap")), ErrNotCapture, "capture: f: not a pcap or pcapng file"},
 		{"gzipped empty", gzipBytes(t, nil), ErrEmpty, "capture: f: empty file"},
-		{"gzip header only", []byte{0x1f, 0x8b}, ErrTruncated, "capture: f: gzip header: truncated record"},
+		{"gzip header only", []byte{0x1f, 0x8b}, ErrTruncated, "capture: f: truncated gzip header"},
 		{"gzip bad checksum", badCRC, ErrCorrupt, "capture: f: packet 2: corrupt record: gzip: invalid checksum"},
 		{"pcapng bad trailer", badTrailer, ErrCorrupt, "capture: f: packet 4: corrupt record: pcapng: block trailer length differs from header"},
 		{"pcapng packet before interface", badIface, ErrCorrupt, "capture: f: packet 1: corrupt record: pcapng: packet names an interface"},
