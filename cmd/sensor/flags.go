@@ -57,11 +57,12 @@ type options struct {
 	rotateInterval time.Duration
 	rotateKeep     keepValue
 	outputs        []outputSpec
-	servers        string
-	role           string
-	forwarders     string
-	identity       string
-	filter         string
+
+	servers    string
+	role       string
+	forwarders string
+	identity   string
+	filter     string
 
 	workers     int
 	ringBlockKB int

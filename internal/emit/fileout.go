@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -306,8 +307,45 @@ func (o *FileOutput) fail(err error) {
 	o.logf("output %s: %v; frames are dropped (write_error) until a new file can be written", o.cfg.Path, err)
 }
 
-// WriteBatch writes b and STOP after it, at the end of the open file.
+// WriteBatch writes b and STOP after it, at the end of the open file. With
+// RotateSize, b is split at frame boundaries so that no file grows past it
+// (a single frame larger than the rest of a file starts a new one).
 func (o *FileOutput) WriteBatch(b []byte) error {
+	if o.cfg.RotateSize <= 0 {
+		return o.write(b)
+	}
+	for len(b) > 0 {
+		k := fitting(b, o.cfg.RotateSize-o.size-int64(len(StopFrame)))
+		if err := o.write(b[:k]); err != nil {
+			rest := CountFrames(b[k:])
+			o.lost += rest
+			o.stats.AddDropped(DropWriteError, rest)
+			return err
+		}
+		b = b[k:]
+	}
+	return nil
+}
+
+// fitting returns the length of the longest run of whole frames at the
+// start of b that fits in room bytes, and at least the first frame.
+func fitting(b []byte, room int64) int {
+	k := 0
+	for k+4 <= len(b) {
+		end := k + 4 + int(binary.BigEndian.Uint32(b[k:]))
+		if end > len(b) || (k > 0 && int64(end) > room) {
+			break
+		}
+		k = end
+	}
+	if k == 0 {
+		return len(b) // not a frame: let write count and refuse it whole
+	}
+	return k
+}
+
+// write writes b (whole frames) to the open file, or drops it while down.
+func (o *FileOutput) write(b []byte) error {
 	n := CountFrames(b)
 	if o.down {
 		if o.now().Before(o.retryAt) {
