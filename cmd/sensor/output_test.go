@@ -410,3 +410,51 @@ func TestRestartKeepsExistingFile(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskFullFileRun writes a file run onto a tmpfs too small for it: no
+// crash, one clear line, the lost frames counted as write_error, the file
+// complete with what fit, encoded = delivered + dropped, and a non-zero exit.
+func TestDiskFullFileRun(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=96k"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	in := pcap("lab_realworld_big.pcap") // about 250 KB of frames
+	out := filepath.Join(dir, "sensor.dnstap")
+	var errb bytes.Buffer
+	code := run([]string{"-r", in, "-w", out}, io.Discard, &errb)
+	stderr := errb.String()
+	if code != exitFailure || strings.Contains(stderr, "panic") {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitFailure, stderr)
+	}
+	num := func(re string) int {
+		m := regexp.MustCompile(re).FindStringSubmatch(stderr)
+		if m == nil {
+			t.Fatalf("no %q in:\n%s", re, stderr)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	encoded := num(`frames encoded\s+(\d+)`)
+	delivered := num(`frames delivered\s+(\d+)  -> ` + regexp.QuoteMeta(out))
+	droppedN := num(`dropped\s+(\d+)  \(write_error \d+\)`)
+	if encoded == 0 || droppedN == 0 || delivered+droppedN != encoded {
+		t.Errorf("encoded %d, delivered %d, dropped %d: want drops and encoded = delivered + dropped", encoded, delivered, droppedN)
+	}
+	if n := strings.Count(stderr, "no space left on device; frames are dropped (write_error)"); n != 1 {
+		t.Errorf("%d lines about the full disk, want 1:\n%s", n, stderr)
+	}
+	if !strings.Contains(stderr, "output "+out+": "+strconv.Itoa(droppedN)+" frames dropped (write_error ") {
+		t.Errorf("the exit error does not count the drops:\n%s", stderr)
+	}
+	var inFiles int
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		inFiles += len(readFrames(t, filepath.Join(dir, e.Name())))
+	}
+	if inFiles != delivered {
+		t.Errorf("the files hold %d frames, the summary says %d delivered", inFiles, delivered)
+	}
+}
