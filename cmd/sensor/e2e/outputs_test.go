@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,11 +30,16 @@ import (
 //	A: -w rotated by size, and -u to fstrm_capture (a real receiver)
 //	B: -w rotated by size with --rotate-keep 1MiB
 //	C: -w without rotation; mid-replay the file is moved and SIGHUP sent
+//	D: -w, and -u to a receiver that accepts and never answers (each
+//	   handshake blocks D's socket writer for its 2 s timeout)
 //
 // Every file must be complete and read by dnstap-read. A's files together
 // must equal what fstrm_capture received, frame for frame, and hold as many
 // frames as a file run of the same capture; B's files stay within the keep
-// bound; C's two files together hold the same frames as A's.
+// bound; C's two files together hold the same frames as A's. D's stuck
+// receiver slows neither capture nor D's file, which holds A's frames; its
+// frames are dropped and counted (encoded = delivered + dropped, exactly),
+// and D exits non-zero saying so.
 func TestE2ELiveOutputs(t *testing.T) {
 	bin := sensorBin(t)
 	testenv.NeedTool(t, "tcpreplay", "tcpreplay")
@@ -61,7 +68,28 @@ func TestE2ELiveOutputs(t *testing.T) {
 		}
 	}
 	dirs := map[string]string{}
-	for _, s := range []string{"a", "b", "c"} {
+	stuck := filepath.Join(dir, "stuck.sock")
+	sl, err := net.Listen("unix", stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	go func() {
+		var held []net.Conn // accepted, never read, never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := sl.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, s := range []string{"a", "b", "c", "d"} {
 		dirs[s] = filepath.Join(dir, s)
 		if err := os.Mkdir(dirs[s], 0o755); err != nil {
 			t.Fatal(err)
@@ -72,6 +100,7 @@ func TestE2ELiveOutputs(t *testing.T) {
 		"a": m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", base("a"), "--rotate-size", "64KiB", "-u", sock),
 		"b": m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", base("b"), "--rotate-size", "64KiB", "--rotate-keep", "1MiB"),
 		"c": m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", base("c")),
+		"d": m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", base("d"), "-u", stuck),
 	}
 	for _, p := range sensors {
 		p.WaitFor(t, "capture socket opened", sensorStartWait)
@@ -99,10 +128,17 @@ func TestE2ELiveOutputs(t *testing.T) {
 	replay(0)
 	time.Sleep(ringSettle)
 	for name, p := range sensors {
-		if err := p.Stop(syscall.SIGTERM); err != nil {
-			t.Fatalf("sensor %s: %v\n%s", name, err, p.Stderr())
-		}
+		err := p.Stop(syscall.SIGTERM)
 		t.Logf("sensor %s:\n%s", name, p.Stderr())
+		if name == "d" {
+			if err == nil {
+				t.Errorf("sensor d lost frames to its stuck receiver and exited 0")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("sensor %s: %v", name, err)
+		}
 	}
 	if err := rcv.Stop(syscall.SIGINT); err != nil {
 		t.Logf("fstrm_capture: %v\n%s", err, rcv.Stderr())
@@ -140,6 +176,27 @@ func TestE2ELiveOutputs(t *testing.T) {
 	}
 	if !sameMultiset(messages(t, c), messages(t, a)) {
 		t.Errorf("C's two files hold %d frames, not A's %d", len(c), len(a))
+	}
+	if d := framesOf("d"); !sameMultiset(messages(t, d), messages(t, a)) {
+		t.Errorf("D's file holds %d frames, not A's %d: the stuck receiver cost the file output", len(d), len(a))
+	}
+	dErr := sensors["d"].Stderr()
+	num := func(re string) int {
+		m := regexp.MustCompile(re).FindStringSubmatch(dErr)
+		if m == nil {
+			t.Fatalf("sensor d: no %q in its stderr", re)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	enc := num(`frames encoded\s+(\d+)`)
+	sent := num(`frames delivered\s+(\d+)  -> unix:`)
+	lost := num(`-> unix:.*\n\s+dropped\s+(\d+)`)
+	if enc != len(a) || sent+lost != enc || lost == 0 || num(`kernel_drops (\d+)`) != 0 {
+		t.Errorf("sensor d: encoded %d (want %d), socket delivered %d + dropped %d: want the sum exact, drops, no kernel drops", enc, len(a), sent, lost)
+	}
+	if !strings.Contains(dErr, "frames dropped (disconnected ") {
+		t.Errorf("sensor d: no exit line counting the drops")
 	}
 }
 
