@@ -290,6 +290,13 @@ func (s *outputSet) close() error {
 		if err := q.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("output %s: %w", s.specs[i].name(), err))
 		}
+		// Nothing is queued any more: every frame must be accounted
+		// for. A difference is a bug in the output, said out loud.
+		st := s.outs[i].Stats()
+		if done := st.Delivered() + st.Dropped() + st.Spooled(); done != st.Encoded() {
+			errs = append(errs, fmt.Errorf("output %s: internal error: %d frames encoded, %d accounted for (delivered, dropped, spooled)",
+				s.specs[i].name(), st.Encoded(), done))
+		}
 	}
 	return errors.Join(errs...)
 }

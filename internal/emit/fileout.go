@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,7 +58,8 @@ func (c *FileConfig) Rotating() bool { return c.RotateSize > 0 || c.RotateInterv
 // Names: without rotation the file is Path itself. With rotation the file
 // being written is STEM.20060102T150405Z[_001].EXT.part (STEM.EXT is Path's base
 // name, the time UTC of its first frame's file), renamed without .part
-// when finished. A file already at Path when the output (re)opens it is
+// when finished; .part files a killed run left are complete (STOP follows
+// every batch) and are renamed when a rotating output starts. A file already at Path when the output (re)opens it is
 // never truncated or appended to: it is moved aside under the same
 // timestamped pattern, stamped with its modification time. Reopen (SIGHUP)
 // finishes the current file and opens a new one at the next batch or flush:
@@ -103,6 +105,9 @@ const (
 var fileCounterNames = [numFileCounters]string{"files_finished", "files_deleted_keep", "files_moved_aside", "write_failures"}
 var fileCounterKinds = [numFileCounters]stat.Kind{stat.Activity, stat.Activity, stat.Activity, stat.Error}
 
+// timeNow is the clock of new FileOutputs; tests set it.
+var timeNow = time.Now
+
 // NewFileOutput opens the first file, so a bad path fails before capture
 // starts.
 func NewFileOutput(cfg FileConfig) (*FileOutput, error) {
@@ -116,9 +121,12 @@ func NewFileOutput(cfg FileConfig) (*FileOutput, error) {
 	ext := filepath.Ext(base)
 	stem := base[:len(base)-len(ext)]
 	o := &FileOutput{
-		cfg: cfg, dir: dir, stem: stem, ext: ext, now: time.Now,
+		cfg: cfg, dir: dir, stem: stem, ext: ext, now: timeNow,
 		match:   regexp.MustCompile(`^` + regexp.QuoteMeta(stem) + `\.(\d{8}T\d{6}Z)(?:_(\d+))?` + regexp.QuoteMeta(ext) + `$`),
 		stopBuf: append([]byte(nil), StopFrame...),
+	}
+	if cfg.Rotating() {
+		o.finishLeftovers()
 	}
 	if err := o.open(); err != nil {
 		return nil, err
@@ -148,6 +156,29 @@ func (o *FileOutput) stampedName(t time.Time) string {
 				o.lastStamp, o.lastSeq = ts, n
 				return p
 			}
+		}
+	}
+}
+
+// finishLeftovers renames the .part files a previous run left (killed, or
+// the machine lost power) to their finished names: they end with STOP
+// after their last whole batch, so they are complete files.
+func (o *FileOutput) finishLeftovers() {
+	entries, err := os.ReadDir(o.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".part")
+		if !ok || !o.match.MatchString(name) || !e.Type().IsRegular() {
+			continue
+		}
+		from, to := filepath.Join(o.dir, e.Name()), filepath.Join(o.dir, name)
+		if _, err := os.Lstat(to); err == nil {
+			continue
+		}
+		if err := os.Rename(from, to); err == nil {
+			o.logf("output %s: %s left by an earlier run finished as %s", o.cfg.Path, e.Name(), name)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -294,5 +295,64 @@ func TestFileOutputDiskFull(t *testing.T) {
 	st := o.Stats()
 	if uint64(inFiles) != st.Delivered() || st.Encoded() != handed || st.Delivered()+st.Dropped() != handed {
 		t.Errorf("files hold %d frames; encoded %d delivered %d dropped %d, handed %d", inFiles, st.Encoded(), st.Delivered(), st.Dropped(), handed)
+	}
+}
+
+// TestFileOutputInterval rotates on UTC multiples of the interval, also
+// when idle (the Queue's flush), names files by their start and finishes
+// a .part left by a killed run.
+func TestFileOutputInterval(t *testing.T) {
+	frames := sampleFrames(t)
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, "s.20261207T000000Z.dnstap")
+	if err := os.WriteFile(leftover+".part", append(append([]byte(nil), StartFrame...), StopFrame...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 59, 58, 0, time.UTC)
+	o := &FileOutput{}
+	var err error
+	func() {
+		// The clock must be set before the first file is opened.
+		saved := timeNow
+		timeNow = func() time.Time { return now }
+		defer func() { timeNow = saved }()
+		o, err = NewFileOutput(FileConfig{Path: filepath.Join(dir, "s.dnstap"), RotateInterval: time.Hour})
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.now = func() time.Time { return now }
+	step := func(d time.Duration, f []byte) {
+		now = now.Add(d)
+		if f != nil {
+			if err := o.WriteBatch(batchOf([][]byte{f})); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			o.Flush()
+		}
+	}
+	step(0, frames[0])              // 10:59:58, first file
+	step(time.Second, frames[1])    // 10:59:59, same file
+	step(time.Second, nil)          // 11:00:00, idle: the flush rotates
+	step(30*time.Minute, frames[2]) // 11:30, second file
+	step(3*time.Hour, nil)          // 14:30: rotates; the empty file moves on
+	step(0, frames[3])              // third file, started at 14:30
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names := finished(t, dir)
+	var base []string
+	for _, n := range names {
+		base = append(base, filepath.Base(n))
+	}
+	want := []string{"s.20261207T000000Z.dnstap", "s.20261207T105958Z.dnstap", "s.20261207T110000Z.dnstap", "s.20261207T143000Z.dnstap"}
+	if strings.Join(base, " ") != strings.Join(want, " ") {
+		t.Fatalf("files %v, want %v", base, want)
+	}
+	for i, n := range []int{0, 2, 1, 1} {
+		if got := len(readComplete(t, names[i])); got != n {
+			t.Errorf("%s: %d frames, want %d", base[i], got, n)
+		}
 	}
 }
