@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
@@ -92,9 +91,8 @@ func (a *socketAdapter) Close() error {
 	a.stats.SetState(emit.StateClosed)
 	if err != nil {
 		a.stats.SetError(err, time.Now())
-		return fmt.Errorf("%w", err)
 	}
-	return nil
+	return err
 }
 
 func (a *socketAdapter) Stats() *emit.OutputStats { return &a.stats }
