@@ -267,7 +267,9 @@ func (s *FileSource) Close() error {
 func SupportedLinkType(lt LinkType) bool {
 	switch lt {
 	case LinkTypeNull, LinkTypeEthernet, LinkTypeRaw, LinkTypeLoop,
-		LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2:
+		LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2,
+		LinkTypeFDDI, LinkTypeIEEE80211, LinkTypeRadiotap, LinkTypePPI,
+		LinkTypeNFLOG, LinkTypePKTAP, LinkTypePKTAPMac:
 		return true
 	}
 	return false

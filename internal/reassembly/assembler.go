@@ -35,9 +35,11 @@ const (
 	DecodeUDPBadHeader                           // UDP length below 8 or above the IP payload of a whole frame
 	DecodeTCPBadHeader                           // TCP data offset below 5 or past the segment
 	DecodeTunnelDepth                            // encapsulations nested deeper than maxEncapDepth
-	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE header malformed or too short
-	DecodeTunnelUnsupported                      // GRE version 1 (PPTP), GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
+	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE/GTP-U header malformed or too short
+	DecodeTunnelUnsupported                      // GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
 	DecodeFragNested                             // a fragment inside a reassembled datagram (copied aside and reassembled; counted because it is rare and suspicious)
+	DecodeWiFiProtected                          // 802.11 data frame with the Protected bit: encrypted, nothing to decode
+	DecodeWiFiUnsupported                        // 802.11 MSDU fragment or A-MSDU: not reassembled
 	numDecodeCounters
 )
 
@@ -66,6 +68,8 @@ var decodeCounterNames = [numDecodeCounters]string{
 	DecodeTunnelBadHeader:   "tunnel_bad_header",
 	DecodeTunnelUnsupported: "tunnel_unsupported",
 	DecodeFragNested:        "frag_nested",
+	DecodeWiFiProtected:     "wifi_protected",
+	DecodeWiFiUnsupported:   "wifi_unsupported",
 }
 
 // Decoding bounds. Each bounds the work one frame can cause; what exceeds it
