@@ -257,7 +257,7 @@ func checkLinkTypes(name string, lts []capture.LinkType, stderr io.Writer) error
 	case len(bad) == 0:
 		return nil
 	case len(bad) == len(lts):
-		return fmt.Errorf("%s: unknown link type %d (supported: Ethernet 1, raw IP 101/228/229, Linux SLL 113, SLL2 276, BSD loopback 0/108)", name, bad[0])
+		return fmt.Errorf("%s: unknown link type %d (supported: Ethernet 1, raw IP 101/228/229, Linux SLL 113, SLL2 276, BSD loopback 0/108, FDDI 10, 802.11 105, radiotap 127, PPI 192, NFLOG 239, PKTAP 258/149)", name, bad[0])
 	}
 	fmt.Fprintf(stderr, "sensor: %s: warning: interfaces with unknown link types %v are skipped\n", name, bad)
 	return nil

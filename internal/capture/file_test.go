@@ -496,12 +496,12 @@ func TestFileSourceFormats(t *testing.T) {
 }
 
 func TestSupportedLinkType(t *testing.T) {
-	for _, lt := range []LinkType{0, 1, 101, 108, 113, 228, 229, 276} {
+	for _, lt := range []LinkType{0, 1, 10, 101, 105, 108, 113, 127, 149, 192, 228, 229, 239, 258, 276} {
 		if !SupportedLinkType(lt) {
 			t.Errorf("SupportedLinkType(%d) = false", lt)
 		}
 	}
-	for _, lt := range []LinkType{105, 127, 147, 65535} {
+	for _, lt := range []LinkType{7, 9, 147, 65535} {
 		if SupportedLinkType(lt) {
 			t.Errorf("SupportedLinkType(%d) = true", lt)
 		}
