@@ -18,6 +18,10 @@ const (
 	wifiFlagOrder   = 0x80
 	wifiQoSAMSDU    = 0x80 // QoS Control bit 7: the body is an A-MSDU
 	radiotapMinLen  = 8    // version, pad, length, first present word
+	radiotapTSFT    = 0x01 // present bit 0: TSFT, 8 octets aligned to 8
+	radiotapFlags   = 0x02 // present bit 1: Flags, 1 octet
+	radiotapExt     = 1 << 31
+	radiotapDataPad = 0x20 // Flags: padding between the 802.11 header and the body, to 4 octets
 	ppiMinLen       = 8    // version, flags, length, DLT
 )
 
@@ -27,7 +31,12 @@ const (
 // (WEP, TKIP, CCMP, GCMP) cannot be read without the keys and are counted
 // apart; fragmented MSDUs and A-MSDUs are rare in monitor captures and
 // counted as unsupported.
-func (a *Assembler) wifi(b []byte) {
+func (a *Assembler) wifi(b []byte) { a.wifiPadded(b, false) }
+
+// wifiPadded is wifi for a frame whose body may start at the next multiple
+// of 4 octets after the MAC header (radiotap's data-pad flag, set by
+// Atheros drivers among others).
+func (a *Assembler) wifiPadded(b []byte, pad bool) {
 	if len(b) < 2 {
 		a.short(DecodeLinkBadHeader)
 		return
@@ -56,7 +65,11 @@ func (a *Assembler) wifi(b []byte) {
 			hlen += wifiHTLen
 		}
 	}
-	if len(b) < hlen {
+	body := hlen
+	if pad {
+		body = (hlen + 3) &^ 3
+	}
+	if len(b) < body {
 		a.short(DecodeLinkBadHeader)
 		return
 	}
@@ -69,13 +82,14 @@ func (a *Assembler) wifi(b []byte) {
 		a.count(DecodeWiFiUnsupported)
 		return
 	}
-	a.snap(b[hlen:], 0)
+	a.snap(b[body:], 0)
 }
 
 // radiotap skips a radiotap header (https://www.radiotap.org/: version 0,
-// pad, little-endian length of the whole header) and decodes the 802.11
-// frame after it. The fields themselves (rates, signal, channel) say
-// nothing about the packet's contents.
+// pad, little-endian length of the whole header, present bitmaps, fields)
+// and decodes the 802.11 frame after it. Of the fields only Flags matters:
+// its data-pad bit moves the frame body; rates, signal and channel say
+// nothing about the packet.
 func (a *Assembler) radiotap(b []byte) {
 	if len(b) < radiotapMinLen {
 		a.short(DecodeLinkBadHeader)
@@ -90,7 +104,30 @@ func (a *Assembler) radiotap(b []byte) {
 		a.short(DecodeLinkBadHeader)
 		return
 	}
-	a.wifi(b[n:])
+	h := b[:n]
+	first := binary.LittleEndian.Uint32(h[4:8])
+	pad := false
+	if first&radiotapFlags != 0 {
+		// Fields follow the last present word (bit 31 chains another),
+		// each aligned to its natural size: only TSFT comes before Flags.
+		off := 8
+		for w := first; w&radiotapExt != 0; off += 4 {
+			if off+4 > n {
+				a.count(DecodeLinkBadHeader)
+				return
+			}
+			w = binary.LittleEndian.Uint32(h[off : off+4])
+		}
+		if first&radiotapTSFT != 0 {
+			off = (off+7)&^7 + 8
+		}
+		if off >= n {
+			a.count(DecodeLinkBadHeader)
+			return
+		}
+		pad = h[off]&radiotapDataPad != 0
+	}
+	a.wifiPadded(b[n:], pad)
 }
 
 // ppi skips a Per-Packet Information header (PPI specification 1.0.10,

@@ -259,6 +259,47 @@ var wifiCases = []decodeCase{
 		payload: testResponse,
 	},
 	{
+		name: "radiotap tsft, extended bitmap, data pad",
+		link: capture.LinkTypeRadiotap,
+		// 123456789us tsft 6.0 Mb/s IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0000 1a00 0700 0080 0000 0000 0000 0000 15cd 5b07 0000 0000 200c 8802 2c00 0011
+			2233 4455 0200 5e00 5301 0066 7788 99aa 0001 0000 0000 aaaa 0300 0000 0800 4500
+			0049 0001 0000 4011 8e30 c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180 0001
+			0001 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001
+			2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "radiotap data pad on a 24-octet header",
+		link: capture.LinkTypeRadiotap,
+		// 6.0 Mb/s IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0000 0a00 0600 0000 200c 0802 2c00 0011 2233 4455 0200 5e00 5301 0066 7788 99aa
+			0001 aaaa 0300 0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40
+			0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000
+			0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "radiotap flags past header",
+		link: capture.LinkTypeRadiotap,
+		// [|802.11_radio]IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0000 0800 0200 0000 0802 2c00 0011 2233 4455 0200 5e00 5301 0066 7788 99aa 0001
+			aaaa 0300 0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035
+			0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100
+			01
+		`,
+		counter: DecodeLinkBadHeader,
+	},
+	{
 		name: "radiotap version 1",
 		link: capture.LinkTypeRadiotap,
 		// 6.0 Mb/s IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)

@@ -153,10 +153,17 @@ def wifi(body, fc0=0x08, flags=0x02, qos=None, ht=False, seqctl=0x0100):
 def snap(et, payload, oui=b'\x00\x00\x00'):
     return b'\xaa\xaa\x03' + oui + struct.pack('!H', et) + payload
 
-def radiotap(frame, rflags=0, ver=0, ln=None):
-    # present: Flags (bit 1) and Rate (bit 2), one octet each
-    ln = ln if ln is not None else 10
-    return struct.pack('<BBHI', ver, 0, ln, 0x06) + bytes([rflags, 0x0c]) + frame
+def radiotap(frame, rflags=0, ver=0, ln=None, tsft=False, ext=False):
+    # present: Flags (bit 1) and Rate (bit 2), one octet each; optionally
+    # TSFT (bit 0, 8 octets aligned to 8) and a second, empty present word
+    present = 0x06 | (0x01 if tsft else 0) | (0x80000000 if ext else 0)
+    h = struct.pack('<BBHI', ver, 0, 0, present)
+    if ext: h += struct.pack('<I', 0)
+    if tsft:
+        h += bytes((-len(h)) % 8) + struct.pack('<Q', 123456789)
+    h += bytes([rflags, 0x0c])
+    ln = ln if ln is not None else len(h)
+    return h[:2] + struct.pack('<H', ln) + h[4:] + frame
 
 def ppi_hdr(dlt, frame, ln=8, ver=0):
     return struct.pack('<BBHI', ver, 0, ln, dlt) + frame
@@ -516,6 +523,9 @@ encap = {
     ('802.11 protocol version 1', 105, wifi(snap(0x0800, Q4), fc0=0x09), cnt('DecodeLinkBadHeader')),
     ('radiotap 802.11 ipv4', 127, radiotap(wifi(snap(0x0800, Q4))), MQ4),
     ('radiotap with fcs at end', 127, radiotap(wifi(snap(0x86dd, R6), fc0=0x88, qos=0) + b'\xde\xad\xbe\xef', rflags=0x10), MR6),
+    ('radiotap tsft, extended bitmap, data pad', 127, radiotap(wifi(bytes(2) + snap(0x0800, R4), fc0=0x88, qos=0), rflags=0x20, tsft=True, ext=True), MR4),
+    ('radiotap data pad on a 24-octet header', 127, radiotap(wifi(snap(0x0800, Q4)), rflags=0x20), MQ4),
+    ('radiotap flags past header', 127, struct.pack('<BBHI', 0, 0, 8, 0x02) + wifi(snap(0x0800, Q4)), cnt('DecodeLinkBadHeader')),
     ('radiotap version 1', 127, radiotap(wifi(snap(0x0800, Q4)), ver=1), cnt('DecodeLinkBadHeader')),
     ('radiotap length below 8', 127, radiotap(wifi(snap(0x0800, Q4)), ln=4), cnt('DecodeLinkBadHeader')),
     ('radiotap length past frame', 127, radiotap(b'', ln=64), cnt('DecodeLinkBadHeader')),
