@@ -11,8 +11,9 @@ import (
 type DecodeCounter int
 
 // Decode counters. Every frame that does not end as a DNS message is counted
-// under exactly one of them (fragments held for reassembly and TCP segments
-// handed to the stream reassembler are counted by Stats.Frag and Stats.TCP).
+// under exactly one of them (fragments held for reassembly, TCP segments
+// handed to the stream reassembler and copies removed by the dedup stage are
+// counted by Stats.Frag, Stats.TCP and Stats.Dedup).
 const (
 	DecodeFrames            DecodeCounter = iota // frames handed in
 	DecodeMessagesUDP                            // DNS messages over UDP handed to the Sink
@@ -112,6 +113,7 @@ type Assembler struct {
 	stats Stats
 	frag  *defragmenter
 	tcp   *tcpReassembler
+	dedup *deduper // nil when Config.DedupWindow is 0
 
 	// Per-frame state, set by HandleFrame.
 	ts      int64  // capture time of the frame being decoded
@@ -132,6 +134,9 @@ func NewAssembler(cfg Config, sink Sink) *Assembler {
 	a := &Assembler{cfg: cfg, sink: sink}
 	a.frag = newDefragmenter(cfg, &a.stats)
 	a.tcp = newTCPReassembler(cfg, &a.stats, a.deliverTCP)
+	if cfg.DedupWindow > 0 {
+		a.dedup = newDeduper(int64(cfg.DedupWindow), cfg.DedupEntries, &a.stats)
+	}
 	return a
 }
 
