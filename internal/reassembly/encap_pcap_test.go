@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 )
 
 // encapCaptures hold DNS inside the encapsulations and link types added for
@@ -77,6 +79,47 @@ func TestSyntheticEncapsSameMessages(t *testing.T) {
 				if m.Src != o.Src || m.Dst != o.Dst || m.Timestamp != o.Timestamp || m.Transport != o.Transport || !bytes.Equal(m.Payload, o.Payload) {
 					t.Errorf("message %d: %v → %v at %d, dns.pcap has %v → %v at %d", i, m.Src, m.Dst, m.Timestamp, o.Src, o.Dst, o.Timestamp)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandleFrameEncap is the cost of one UDP DNS query through each
+// newer encapsulation or link type, against plain Ethernet.
+func BenchmarkHandleFrameEncap(b *testing.B) {
+	for _, c := range []struct {
+		cases []decodeCase
+		name  string
+	}{
+		{linkCases, "ethernet ipv4 udp query"},
+		{pppCases, "pppoe under QinQ"},
+		{gtpCases, "gtp two extension headers"},
+		{tunnelCases, "pptp enhanced gre with sequence"},
+		{tunnelCases, "vxlan-gpe ipv4"},
+		{wifiCases, "radiotap tsft, extended bitmap, data pad"},
+		{nflogCases, "nflog ipv4"},
+		{pktapCases, "pktap ethernet ipv4"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var link capture.LinkType
+			for _, tc := range c.cases {
+				if tc.name == c.name {
+					link = tc.link
+				}
+			}
+			data := caseFrame(b, c.cases, c.name)
+			f := capture.Frame{Data: data, WireLen: len(data), LinkType: link, Timestamp: 1e18}
+			s := &nopSink{}
+			a := NewAssembler(DefaultConfig(), s)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				a.HandleFrame(&f)
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			if s.n != b.N {
+				b.Fatalf("%d messages from %d frames", s.n, b.N)
 			}
 		})
 	}
