@@ -72,6 +72,7 @@ type options struct {
 	ringBlocks  int
 	noPromisc   bool
 	tunnels     bool
+	dedup       time.Duration
 	statsEvery  time.Duration
 	noProgress  bool
 	duration    time.Duration
@@ -135,6 +136,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ringBlocks, "ring-blocks", 32, "TPACKET_V3 ring blocks per socket (at least 8)")
 	fs.BoolVar(&o.noPromisc, "no-promisc", false, "do not put capture interfaces into promiscuous mode")
 	fs.BoolVar(&o.tunnels, "tunnels", false, "also capture GRE, ERSPAN, VXLAN and GENEVE (default filter only)")
+	fs.DurationVar(&o.dedup, "dedup", 0, "drop copies of a packet seen within this `window` (capture time; SPAN duplicates; 0: off)")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")

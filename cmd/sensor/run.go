@@ -35,7 +35,7 @@ func reassemblyConfig(o *options) reassembly.Config {
 		MaxFlows: o.maxFlows, MaxStreamBytes: o.maxStreamBytes, MaxOutOfOrderBytes: o.maxOutOfOrder,
 		MaxTCPBufferBytes: o.maxTCPBuffers,
 		FlowTimeout:       o.flowTimeout, MaxFragmentSets: o.maxFragSets, MaxFragmentBytes: o.maxFragBytes,
-		FragmentTimeout: o.fragTimeout,
+		FragmentTimeout: o.fragTimeout, DedupWindow: o.dedup,
 	}
 }
 

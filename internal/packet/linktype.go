@@ -16,11 +16,18 @@ type LinkType uint16
 const (
 	LinkTypeNull      LinkType = 0   // BSD loopback: 4-byte address family in host byte order
 	LinkTypeEthernet  LinkType = 1   // IEEE 802.3
+	LinkTypeFDDI      LinkType = 10  // FDDI: frame control, addresses, LLC/SNAP
 	LinkTypeRaw       LinkType = 101 // raw IPv4 or IPv6, version from the first nibble
+	LinkTypeIEEE80211 LinkType = 105 // IEEE 802.11 frames without a radio header
 	LinkTypeLoop      LinkType = 108 // OpenBSD loopback: 4-byte address family in network byte order
 	LinkTypeLinuxSLL  LinkType = 113 // Linux "cooked" capture v1
+	LinkTypeRadiotap  LinkType = 127 // radiotap header, then an 802.11 frame
+	LinkTypePKTAPMac  LinkType = 149 // PKTAP as macOS writes it (DLT_PKTAP there, LINKTYPE_USER2 elsewhere)
+	LinkTypePPI       LinkType = 192 // Per-Packet Information header, then a frame of the DLT it names
 	LinkTypeIPv4      LinkType = 228 // raw IPv4
 	LinkTypeIPv6      LinkType = 229 // raw IPv6
+	LinkTypeNFLOG     LinkType = 239 // Linux NFLOG: netfilter log TLVs, the packet in NFULA_PAYLOAD
+	LinkTypePKTAP     LinkType = 258 // Apple PKTAP: metadata header, then a frame of the DLT it names
 	LinkTypeLinuxSLL2 LinkType = 276 // Linux "cooked" capture v2
 )
 
@@ -39,6 +46,13 @@ var linkTypes = [...]struct {
 	{LinkTypeLinuxSLL2, "LINUX_SLL2"},
 	{LinkTypeNull, "NULL"},
 	{LinkTypeLoop, "LOOP"},
+	{LinkTypeFDDI, "FDDI"},
+	{LinkTypeIEEE80211, "IEEE802_11"},
+	{LinkTypeRadiotap, "IEEE802_11_RADIOTAP"},
+	{LinkTypePPI, "PPI"},
+	{LinkTypeNFLOG, "NFLOG"},
+	{LinkTypePKTAP, "PKTAP"},
+	{LinkTypePKTAPMac, "USER2 (macOS PKTAP)"},
 }
 
 // Supported reports whether the sensor decodes frames of link type lt. A

@@ -16,8 +16,14 @@ func TestLinkTypeTable(t *testing.T) {
 		{LinkTypeIPv4, true, "IPV4"},
 		{LinkTypeIPv6, true, "IPV6"},
 		{LinkTypeLinuxSLL2, true, "LINUX_SLL2"},
-		{105, false, "105"}, // IEEE 802.11
-		{127, false, "127"}, // radiotap
+		{LinkTypeFDDI, true, "FDDI"},
+		{LinkTypeIEEE80211, true, "IEEE802_11"},
+		{LinkTypeRadiotap, true, "IEEE802_11_RADIOTAP"},
+		{LinkTypePPI, true, "PPI"},
+		{LinkTypeNFLOG, true, "NFLOG"},
+		{LinkTypePKTAP, true, "PKTAP"},
+		{LinkTypePKTAPMac, true, "USER2 (macOS PKTAP)"},
+		{9, false, "9"},     // PPP
 		{147, false, "147"}, // USER0
 		{65535, false, "65535"},
 	}
@@ -29,8 +35,8 @@ func TestLinkTypeTable(t *testing.T) {
 			t.Errorf("LinkType(%d).String() = %q, want %q", tt.lt, got, tt.name)
 		}
 	}
-	if got := len(LinkTypes()); got != 8 {
-		t.Errorf("LinkTypes() has %d entries, want 8", got)
+	if got := len(LinkTypes()); got != 15 {
+		t.Errorf("LinkTypes() has %d entries, want 15", got)
 	}
 	seen := map[LinkType]bool{}
 	for _, lt := range LinkTypes() {
@@ -39,7 +45,7 @@ func TestLinkTypeTable(t *testing.T) {
 		}
 		seen[lt] = true
 	}
-	const want = "ETHERNET 1, RAW 101, IPV4 228, IPV6 229, LINUX_SLL 113, LINUX_SLL2 276, NULL 0, LOOP 108"
+	const want = "ETHERNET 1, RAW 101, IPV4 228, IPV6 229, LINUX_SLL 113, LINUX_SLL2 276, NULL 0, LOOP 108, FDDI 10, IEEE802_11 105, IEEE802_11_RADIOTAP 127, PPI 192, NFLOG 239, PKTAP 258, USER2 (macOS PKTAP) 149"
 	if got := SupportedList(); got != want {
 		t.Errorf("SupportedList() = %q, want %q", got, want)
 	}

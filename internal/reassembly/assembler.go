@@ -11,8 +11,9 @@ import (
 type DecodeCounter int
 
 // Decode counters. Every frame that does not end as a DNS message is counted
-// under exactly one of them (fragments held for reassembly and TCP segments
-// handed to the stream reassembler are counted by Stats.Frag and Stats.TCP).
+// under exactly one of them (fragments held for reassembly, TCP segments
+// handed to the stream reassembler and copies removed by the dedup stage are
+// counted by Stats.Frag, Stats.TCP and Stats.Dedup).
 const (
 	DecodeFrames            DecodeCounter = iota // frames handed in
 	DecodeMessagesUDP                            // DNS messages over UDP handed to the Sink
@@ -35,9 +36,11 @@ const (
 	DecodeUDPBadHeader                           // UDP length below 8 or above the IP payload of a whole frame
 	DecodeTCPBadHeader                           // TCP data offset below 5 or past the segment
 	DecodeTunnelDepth                            // encapsulations nested deeper than maxEncapDepth
-	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE header malformed or too short
-	DecodeTunnelUnsupported                      // GRE version 1 (PPTP), GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
+	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE/GTP-U header malformed or too short
+	DecodeTunnelUnsupported                      // GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
 	DecodeFragNested                             // a fragment inside a reassembled datagram (copied aside and reassembled; counted because it is rare and suspicious)
+	DecodeWiFiProtected                          // 802.11 data frame with the Protected bit: encrypted, nothing to decode
+	DecodeWiFiUnsupported                        // 802.11 MSDU fragment or A-MSDU: not reassembled
 	numDecodeCounters
 )
 
@@ -66,6 +69,8 @@ var decodeCounterNames = [numDecodeCounters]string{
 	DecodeTunnelBadHeader:   "tunnel_bad_header",
 	DecodeTunnelUnsupported: "tunnel_unsupported",
 	DecodeFragNested:        "frag_nested",
+	DecodeWiFiProtected:     "wifi_protected",
+	DecodeWiFiUnsupported:   "wifi_unsupported",
 }
 
 // Decoding bounds. Each bounds the work one frame can cause; what exceeds it
@@ -108,6 +113,7 @@ type Assembler struct {
 	stats Stats
 	frag  *defragmenter
 	tcp   *tcpReassembler
+	dedup *deduper // nil when Config.DedupWindow is 0
 
 	// Per-frame state, set by HandleFrame.
 	ts      int64  // capture time of the frame being decoded
@@ -128,6 +134,9 @@ func NewAssembler(cfg Config, sink Sink) *Assembler {
 	a := &Assembler{cfg: cfg, sink: sink}
 	a.frag = newDefragmenter(cfg, &a.stats)
 	a.tcp = newTCPReassembler(cfg, &a.stats, a.deliverTCP)
+	if cfg.DedupWindow > 0 {
+		a.dedup = newDeduper(int64(cfg.DedupWindow), cfg.DedupEntries, &a.stats)
+	}
 	return a
 }
 

@@ -36,7 +36,7 @@ func TestHandleFrameAllocs(t *testing.T) {
 	for _, fs := range benchFrames(t) {
 		frames = append(frames, fs...)
 	}
-	for _, cases := range [][]decodeCase{linkCases, ipCases, tunnelCases} {
+	for _, cases := range [][]decodeCase{linkCases, ipCases, tunnelCases, pppCases, gtpCases, wifiCases, fddiCases, nflogCases, pktapCases} {
 		for _, tc := range cases {
 			frames = append(frames, packet.Frame{Data: mustHex(t, tc.frame), Timestamp: 1_700_000_000e9, WireLen: len(mustHex(t, tc.frame)), LinkType: tc.link})
 		}

@@ -29,6 +29,8 @@ var decodeCounterKinds = [numDecodeCounters]stat.Kind{
 	DecodeTunnelBadHeader:   stat.Error,
 	DecodeTunnelUnsupported: stat.Drop,
 	DecodeFragNested:        stat.Error, // reassembled anyway, but suspicious
+	DecodeWiFiProtected:     stat.Drop,  // encrypted: nothing to decode
+	DecodeWiFiUnsupported:   stat.Drop,
 }
 
 var fragCounterKinds = [numFragCounters]stat.Kind{
@@ -80,4 +82,12 @@ func (s *Stats) EachKind(fn func(name string, k stat.Kind, v uint64)) {
 	for i := range s.TCP {
 		fn(tcpCounterNames[i], tcpCounterKinds[i], s.TCP[i].Load())
 	}
+	for i := range s.Dedup {
+		fn(dedupCounterNames[i], dedupCounterKinds[i], s.Dedup[i].Load())
+	}
+}
+
+var dedupCounterKinds = [numDedupCounters]stat.Kind{
+	DedupRemoved: stat.Activity, // copies of the mirror removed: what --dedup is for
+	DedupEvicted: stat.Drop,     // an identity forgotten early: a later copy would pass
 }

@@ -17,7 +17,7 @@ func TestEveryCounterHasAKind(t *testing.T) {
 			t.Errorf("counter %d %q has kind %v", n, name, k)
 		}
 	})
-	if want := int(numDecodeCounters) + int(numFragCounters) + int(numTCPCounters); n != want {
+	if want := int(numDecodeCounters) + int(numFragCounters) + int(numTCPCounters) + int(numDedupCounters); n != want {
 		t.Errorf("%d counters, want %d", n, want)
 	}
 }

@@ -451,6 +451,55 @@ var linkCases = []decodeCase{
 		counter: DecodeNotIP,
 	},
 	{
+		name: "null holding EtherType ipv4 big-endian",
+		link: packet.LinkTypeNull,
+		// AF Unknown (2048), length 61:
+		frame: `
+			0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
+			1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "null holding EtherType ipv6 little-endian",
+		link: packet.LinkTypeNull,
+		// AF Unknown (34525), length 97:
+		frame: `
+			dd86 0000 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001 0db8
+			0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000 0000
+			0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0 0002
+			01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "null holding EtherType vlan",
+		link: packet.LinkTypeNull,
+		// AF Unknown (33024), length 65:
+		frame: `
+			0000 8100 0009 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035
+			0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100
+			01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+		vlan:    9,
+	},
+	{
+		name: "null holding EtherType arp",
+		link: packet.LinkTypeNull,
+		// AF Unknown (2054), length 32:
+		frame: `
+			0000 0806 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000
+		`,
+		counter: DecodeNotIP,
+	},
+	{
 		name: "null short",
 		link: packet.LinkTypeNull,
 		// [|null]
@@ -1113,16 +1162,302 @@ var tunnelCases = []decodeCase{
 		payload: testQuery,
 	},
 	{
-		name: "gre version 1 (pptp)",
+		name: "pptp enhanced gre with sequence",
 		link: packet.LinkTypeEthernet,
-		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 1, no-payload, length 69
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1, length 71: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
-			0011 2233 4455 0066 7788 99aa 0800 4500 0059 0001 0000 402f 0271 cb00 7101 cb00
-			7102 2001 880b 0010 0001 ff03 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633
+			0011 2233 4455 0066 7788 99aa 0800 4500 005b 0001 0000 402f 026f cb00 7101 cb00
+			7102 3001 880b 003b 0010 0000 0001 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp enhanced gre with sequence and ack",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 2, ack 7, length 91: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006f 0001 0000 402f 025b cb00 7101 cb00
+			7102 3081 880b 004b 0010 0000 0002 0000 0007 0021 4500 0049 0001 0000 4011 8e30
+			c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180 0001 0001 0000 0000 0765 7861
+			6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "pptp enhanced gre ipv6",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 3, length 91: IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006f 0001 0000 402f 025b cb00 7101 cb00
+			7102 3001 880b 004f 0010 0000 0003 0057 6000 0000 0025 1140 2001 0db8 0000 0000
+			0000 0000 0000 0010 2001 0db8 0000 0000 0000 0000 0000 0053 9c40 0035 0025 25b8
+			1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "[2001:db8::10]:40000",
+		dst:     "[2001:db8::53]:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp compressed address, control and protocol",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 4, length 70: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005a 0001 0000 402f 0270 cb00 7101 cb00
+			7102 3001 880b 003a 0010 0000 0004 2145 0000 3900 0100 0040 118e 40c0 0002 0ac6
+			3364 359c 4000 3500 2595 1912 3401 0000 0100 0000 0000 0007 6578 616d 706c 6503
+			636f 6d00 0001 0001
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp padding after the ppp payload",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 5, length 77: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0061 0001 0000 402f 0269 cb00 7101 cb00
+			7102 3001 880b 003b 0010 0000 0005 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 0100 0000 0000 00
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp ack alone carries nothing",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, ack 9, no-payload, length 12
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0020 0001 0000 402f 02aa cb00 7101 cb00
+			7102 2081 880b 0000 0010 0000 0009
+		`,
+		counter: DecodeNotIP,
+	},
+	{
+		name: "pptp lcp is not ip",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 6, length 22: LCP, Vendor-Extension (0x00), id 0, length 10
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 002a 0001 0000 402f 02a0 cb00 7101 cb00
+			7102 3001 880b 000a 0010 0000 0006 c021 0000 0000 0000 0000
+		`,
+		counter: DecodeNotIP,
+	},
+	{
+		name: "pptp without key",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, no-payload, length 63
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0053 0001 0000 402f 0277 cb00 7101 cb00
+			7102 0001 880b 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035
+			0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100
+			01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp protocol not ppp",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 0, no-payload, length 65
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0055 0001 0000 402f 0275 cb00 7101 cb00
+			7102 2001 0800 0039 0000 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40
+			0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000
+			0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp payload length past packet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1, length 71: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005b 0001 0000 402f 026f cb00 7101 cb00
+			7102 3001 880b 003e 0010 0000 0001 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1 [|gre]
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0020 0001 0000 402f 02aa cb00 7101 cb00
+			7102 3081 880b 0000 0010 0000 0001
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "gre version 0 carrying ppp",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv0, key=0x5, length 67: gre-proto-0x880b
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0057 0001 0000 402f 0273 cb00 7101 cb00
+			7102 2000 880b 0000 0005 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435
+			9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d
+			0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "gre-in-udp ipv4",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4754: UDP, length 61
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0059 0001 0000 4011 028f cb00 7101 cb00
+			7102 c738 1292 0045 923e 0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
 			6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363
 			6f6d 0000 0100 01
 		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "gre-in-udp over ipv6 with key",
+		link: packet.LinkTypeEthernet,
+		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.4754: UDP, length 101
+		frame: `
+			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 006d 1140 2001 0db8 ffff 0000 0000
+			0000 0000 0001 2001 0db8 ffff 0000 0000 0000 0000 0002 c738 1292 006d b1c4 2000
+			86dd 0000 0003 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001
+			0db8 0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0
+			0002 01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "gre-in-udp header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4754: UDP, length 2
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 001e 0001 0000 4011 02ca cb00 7101 cb00
+			7102 c738 1292 000a ae0a 0000
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "vxlan-gpe ipv4",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005d 0001 0000 4011 028b cb00 7101 cb00
+			7102 c738 12b6 0049 6411 0c00 0001 0000 2a00 4500 0039 0001 0000 4011 8e40 c000
+			020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70
+			6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe ipv6",
+		link: packet.LinkTypeEthernet,
+		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.4790: VXLAN-GPE, flags [IP], vni 42: IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 006d 1140 2001 0db8 ffff 0000 0000
+			0000 0000 0001 2001 0db8 ffff 0000 0000 0000 0000 0002 c738 12b6 006d 227f 0c00
+			0002 0000 2a00 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001
+			0db8 0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0
+			0002 01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "vxlan-gpe ethernet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 007b 0001 0000 4011 026d cb00 7101 cb00
+			7102 c738 12b6 0067 e3b0 0c00 0003 0000 2a00 0011 2233 4455 0066 7788 99aa 0800
+			4500 0049 0001 0000 4011 8e30 c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180
+			0001 0001 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100
+			0001 2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "vxlan-gpe mpls",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: ERROR: unknown-next-protocol (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0075 0001 0000 4011 0273 cb00 7101 cb00
+			7102 c738 12b6 0061 04c3 0c00 0005 0000 2a00 0001 0140 6000 0000 0025 1140 2001
+			0db8 0000 0000 0000 0000 0000 0010 2001 0db8 0000 0000 0000 0000 0000 0053 9c40
+			0035 0025 25b8 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000
+			0100 01
+		`,
+		src:     "[2001:db8::10]:40000",
+		dst:     "[2001:db8::53]:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe without P is ethernet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [I], vni 42: IP0 (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006b 0001 0000 4011 027d cb00 7101 cb00
+			7102 c738 12b6 0057 e7c2 0800 0001 0000 2a00 0011 2233 4455 0066 7788 99aa 0800
+			4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100
+			0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe nsh unsupported",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: NSH, flags [none], service-path-id 0x000000, service-index 0x0 (less than two headers...
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0065 0001 0000 4011 0283 cb00 7101 cb00
+			7102 c738 12b6 0051 63fe 0c00 0004 0000 2a00 0000 0000 0000 0000 4500 0039 0001
+			0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
 		counter: DecodeTunnelUnsupported,
+	},
+	{
+		name: "vxlan-gpe version 1",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005d 0001 0000 4011 028b cb00 7101 cb00
+			7102 c738 12b6 0049 5411 1c00 0001 0000 2a00 4500 0039 0001 0000 4011 8e40 c000
+			020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70
+			6c65 0363 6f6d 0000 0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "vxlan-gpe header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, (len 6 < 8) (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0022 0001 0000 4011 02c6 cb00 7101 cb00
+			7102 c738 12b6 000e a1dd 0c00 0001 0000
+		`,
+		counter: DecodeTunnelBadHeader,
 	},
 	{
 		name: "gre routing present",

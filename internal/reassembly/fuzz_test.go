@@ -73,7 +73,7 @@ func FuzzHandleFrame(f *testing.F) {
 			f.Add(uint16(fr.LinkType), fr.Data)
 		}
 	}
-	for _, cases := range [][]decodeCase{linkCases, ipCases, transportCases, tunnelCases} {
+	for _, cases := range [][]decodeCase{linkCases, ipCases, transportCases, tunnelCases, pppCases, gtpCases, wifiCases, fddiCases, nflogCases, pktapCases} {
 		for _, tc := range cases {
 			f.Add(uint16(tc.link), mustHex(f, tc.frame))
 		}

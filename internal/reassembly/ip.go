@@ -55,6 +55,9 @@ func (a *Assembler) ip4(b []byte, depth int) {
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	proto := b[9]
 	frag := binary.BigEndian.Uint16(b[6:8])
+	if a.duplicate(4, proto, src, dst, uint32(binary.BigEndian.Uint16(b[4:6])), frag, payload) {
+		return
+	}
 	more := frag&0x2000 != 0
 	offset := int(frag&0x1fff) * 8
 	if more || offset != 0 {
@@ -114,6 +117,9 @@ func (a *Assembler) ip6(b []byte, depth int) {
 	end := ipv6HeaderLen + plen
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	if a.duplicate(6, b[6], src, dst, 0, 0, b[ipv6HeaderLen:end]) {
+		return
+	}
 	a.ip6Ext(b[6], src, dst, b[ipv6HeaderLen:end:end], depth, false)
 }
 

@@ -11,10 +11,14 @@ const (
 	tcpMinHeaderLen = 20 // RFC 9293 §3.1, data offset 5
 	vxlanPort       = 4789
 	genevePort      = 6081
+	gtpUPort        = 2152 // 3GPP TS 29.281 §4.4.2.3
+	greUDPPort      = 4754 // RFC 8086 §3
+	vxlanGPEPort    = 4790 // draft-ietf-nvo3-vxlan-gpe-12 §3.2
 )
 
 // udp decodes a UDP header (RFC 768) and hands on DNS (either port 53) or a
-// tunnel (destination port 4789 VXLAN, 6081 GENEVE). The payload is cut to
+// tunnel (destination port 4789 VXLAN, 6081 GENEVE, 2152 GTP-U, 4754
+// GRE-in-UDP, 4790 VXLAN-GPE). The payload is cut to
 // the UDP length. The checksum is not checked, for the same reason as the
 // IPv4 header checksum.
 func (a *Assembler) udp(src, dst netip.Addr, b []byte, depth int) {
@@ -41,6 +45,12 @@ func (a *Assembler) udp(src, dst netip.Addr, b []byte, depth int) {
 		a.vxlan(payload, depth)
 	case dport == genevePort:
 		a.geneve(payload, depth)
+	case dport == gtpUPort:
+		a.gtpU(payload, depth)
+	case dport == greUDPPort:
+		a.gre(payload, depth)
+	case dport == vxlanGPEPort:
+		a.vxlanGPE(payload, depth)
 	default:
 		a.count(DecodeNonDNSPort)
 	}
