@@ -1,0 +1,51 @@
+package emit
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// unsentBytes asks the kernel how many bytes written to c it still holds:
+// for TCP, bytes not yet acknowledged by the receiver (SIOCOUTQ); for a unix
+// stream socket, bytes the receiver has not yet read. It returns 0 when the
+// kernel cannot tell.
+func unsentBytes(c net.Conn) uint64 {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var n int
+	if cerr := rc.Control(func(fd uintptr) {
+		n, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+	}); cerr != nil || err != nil || n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+// setSendBuffer bounds the kernel's send buffer of c to n bytes (the kernel
+// doubles it for its own bookkeeping). A smaller buffer is a smaller window
+// of frames lost when a receiver dies, since Frame Streams has no
+// acknowledgements.
+func setSendBuffer(c net.Conn, n int) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok || n <= 0 {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package emit
+
+import "net"
+
+// unsentBytes is 0 where the kernel has no SIOCOUTQ.
+func unsentBytes(net.Conn) uint64 { return 0 }
+
+// setSendBuffer keeps the system default where SO_SNDBUF is not wired up.
+func setSendBuffer(net.Conn, int) error { return nil }

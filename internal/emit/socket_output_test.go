@@ -1,0 +1,221 @@
+package emit
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock drives backoff in tests; I/O deadlines stay on the real clock.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// logLines collects what a SocketOutput logs.
+type logLines struct{ lines []string }
+
+func (l *logLines) logf(format string, args ...any) {
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func soCounter(s *SocketOutput, name string) uint64 {
+	var v uint64
+	found := false
+	s.Each(func(n string, x uint64) {
+		if n == name {
+			v, found = x, true
+		}
+	})
+	if !found {
+		panic("no counter " + name)
+	}
+	return v
+}
+
+// writeBatches hands frames to s in batches of per frames, counting them
+// as encoded as a Queue would.
+func writeBatches(t *testing.T, s *SocketOutput, frames [][]byte, per int) {
+	t.Helper()
+	for i := 0; i < len(frames); i += per {
+		b := batchOf(frames[i:min(i+per, len(frames))])
+		s.Stats().AddEncoded(CountFrames(b))
+		_ = s.WriteBatch(b)
+	}
+}
+
+// checkIdentity asserts encoded = delivered + dropped + spooled.
+func checkIdentity(t *testing.T, st *OutputStats) {
+	t.Helper()
+	if st.Encoded() != st.Delivered()+st.Dropped()+st.Spooled() {
+		t.Fatalf("encoded %d != delivered %d + dropped %d + spooled %d",
+			st.Encoded(), st.Delivered(), st.Dropped(), st.Spooled())
+	}
+}
+
+func sockEndpoint(t *testing.T, network, name string) Endpoint {
+	t.Helper()
+	if network == "unix" {
+		return Endpoint{"unix", filepath.Join(t.TempDir(), name)}
+	}
+	return Endpoint{"tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))}
+}
+
+// TestSocketOutputFstrmCapture: fstrm_capture receives every frame, once,
+// in order, over unix and TCP, and the stream ends with STOP/FINISH.
+func TestSocketOutputFstrmCapture(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			ep := sockEndpoint(t, network, "rx.sock")
+			rx := startCapture(t, ep, filepath.Join(t.TempDir(), "rx.fstrm"))
+			s, err := NewSocketOutput(SocketOutputConfig{Endpoints: []Endpoint{ep}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := seqFrames(0, 5000)
+			writeBatches(t, s, frames, 700)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			got := seqOf(t, rx.stop())
+			if want := seqOf(t, frames); !slices.Equal(got, want) {
+				t.Fatalf("fstrm_capture got %d frames, want %d in order", len(got), len(want))
+			}
+			st := s.Stats()
+			if st.Delivered() != 5000 || st.Dropped() != 0 || st.State() != StateClosed || soCounter(s, "socket_connects") != 1 {
+				t.Fatalf("delivered %d dropped %d state %v connects %d", st.Delivered(), st.Dropped(), st.State(), soCounter(s, "socket_connects"))
+			}
+		})
+	}
+}
+
+// TestSocketOutputBackoff: with no receiver, redials wait a jittered delay
+// in [b/2, b] that doubles up to MaxBackoff and no further; between them,
+// batches are dropped at once, counted as disconnected.
+func TestSocketOutputBackoff(t *testing.T) {
+	clock := &fakeClock{time.Unix(1000, 0)}
+	var log logLines
+	ep := Endpoint{"unix", filepath.Join(t.TempDir(), "nobody.sock")}
+	s, err := NewSocketOutput(SocketOutputConfig{
+		Endpoints: []Endpoint{ep}, Now: clock.now, Seed: 1, Logf: log.logf,
+		Socket: SocketConfig{MinBackoff: time.Second, MaxBackoff: 5 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := batchOf(seqFrames(0, 10))
+	r := s.rx[0]
+	wantMax := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i, b := range wantMax {
+		dials := soCounter(s, "socket_dial_failures")
+		if err := s.WriteBatch(batch); !errors.Is(err, ErrNotConnected) {
+			t.Fatalf("attempt %d: %v, want ErrNotConnected", i, err)
+		}
+		if got := soCounter(s, "socket_dial_failures"); got != dials+1 {
+			t.Fatalf("attempt %d: %d dial failures, want %d", i, got, dials+1)
+		}
+		delay := r.nextDial.Sub(clock.t)
+		if delay < b/2 || delay > b {
+			t.Fatalf("attempt %d: redial in %v, want within [%v, %v]", i, delay, b/2, b)
+		}
+		// Just before the delay ends: no dial, the batch is dropped.
+		clock.t = r.nextDial.Add(-time.Millisecond)
+		if err := s.WriteBatch(batch); !errors.Is(err, ErrNotConnected) {
+			t.Fatalf("attempt %d in backoff: %v", i, err)
+		}
+		if got := soCounter(s, "socket_dial_failures"); got != dials+1 {
+			t.Fatalf("attempt %d: dialed during the backoff", i)
+		}
+		clock.t = r.nextDial
+	}
+	st := s.Stats()
+	if n := uint64(2 * len(wantMax) * 10); st.DroppedBy(DropDisconnected) != n || st.Dropped() != n || st.State() != StateDown {
+		t.Fatalf("dropped %d (disconnected %d) state %v, want %d", st.Dropped(), st.DroppedBy(DropDisconnected), st.State(), n)
+	}
+	if msg, _ := st.LastError(); !strings.Contains(msg, ep.Addr) {
+		t.Fatalf("last error %q does not name the receiver", msg)
+	}
+	// One line for the receiver's condition, one for the output's.
+	if len(log.lines) != 2 {
+		t.Fatalf("logged %d lines, want 2: %q", len(log.lines), log.lines)
+	}
+}
+
+// TestSocketOutputReceiverRestart: fstrm_capture is stopped while batches
+// flow and started again. With a spool, its two files together hold every
+// frame exactly once, in order, the outage's frames after the first file's;
+// without, delivered + dropped = encoded exactly and the files hold exactly
+// the delivered frames.
+func TestSocketOutputReceiverRestart(t *testing.T) {
+	for _, spooled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("spool=%v", spooled), func(t *testing.T) {
+			dir := t.TempDir()
+			ep := Endpoint{"unix", filepath.Join(dir, "rx.sock")}
+			rx := startCapture(t, ep, filepath.Join(dir, "rx1.fstrm"))
+			clock := &fakeClock{time.Unix(1000, 0)}
+			var log logLines
+			cfg := SocketOutputConfig{Endpoints: []Endpoint{ep}, Now: clock.now, Logf: log.logf}
+			if spooled {
+				cfg.SpoolDir = filepath.Join(dir, "spool")
+			}
+			s, err := NewSocketOutput(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := seqFrames(0, 9000)
+			writeBatches(t, s, frames[:3000], 300)
+			// Stop the receiver once it has read everything: what it
+			// has not read would be lost with it (Frame Streams has no
+			// acknowledgements), which is not what this test is about.
+			for unsentBytes(s.rx[0].raw) != 0 {
+				time.Sleep(time.Millisecond)
+			}
+			first := rx.stop()
+			writeBatches(t, s, frames[3000:6000], 300)
+			if st := s.Stats(); st.State() != StateDown {
+				t.Fatalf("state %v during the outage", st.State())
+			}
+			rx = startCapture(t, ep, filepath.Join(dir, "rx2.fstrm"))
+			clock.t = clock.t.Add(time.Minute) // the backoff is over
+			writeBatches(t, s, frames[6000:], 300)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			second := rx.stop()
+			st := s.Stats()
+			checkIdentity(t, st)
+			got := seqOf(t, append(first, second...))
+			if spooled {
+				if want := seqOf(t, frames); !slices.Equal(got, want) {
+					t.Fatalf("receivers got %d frames (%d+%d), want all %d exactly once in order", len(got), len(first), len(second), len(want))
+				}
+				if st.Delivered() != 9000 || st.Spooled() != 0 || st.Dropped() != 0 {
+					t.Fatalf("delivered %d spooled %d dropped %d", st.Delivered(), st.Spooled(), st.Dropped())
+				}
+				if ents, _ := os.ReadDir(cfg.SpoolDir); len(ents) != 0 {
+					t.Fatalf("spool not emptied: %d files left", len(ents))
+				}
+			} else {
+				if uint64(len(got)) != st.Delivered() || st.DroppedBy(DropDisconnected) != st.Dropped() || st.Dropped() == 0 {
+					t.Fatalf("receivers hold %d, delivered %d, dropped %d (disconnected %d)", len(got), st.Delivered(), st.Dropped(), st.DroppedBy(DropDisconnected))
+				}
+				if !slices.IsSorted(got) || got[0] != 0 || got[len(got)-1] != 8999 {
+					t.Fatalf("delivered frames out of order or cut: first %d last %d", got[0], got[len(got)-1])
+				}
+			}
+			if st.Reconnects() != 1 || st.State() != StateClosed {
+				t.Fatalf("reconnects %d state %v", st.Reconnects(), st.State())
+			}
+			// down, no receiver (spooling or dropping), connected again.
+			if len(log.lines) != 3 {
+				t.Fatalf("logged %d lines, want 3: %q", len(log.lines), log.lines)
+			}
+		})
+	}
+}
