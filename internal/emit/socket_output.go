@@ -58,17 +58,17 @@ type SocketOutputConfig struct {
 
 // Extra counters of a SocketOutput, beside its OutputStats.
 const (
-	soConnects        = iota // successful connections, first ones included
-	soDialFailures           // dial, TLS or Frame Streams handshake failed
-	soDisconnects            // an established connection failed
-	soWriteTimeouts          // of which: the receiver took nothing for WriteTimeout
-	soFailovers              // the rest of a batch moved to another receiver
-	soBytesWritten           // bytes handed to sockets
-	soInFlightBytes          // estimate: bytes in a socket buffer when its receiver died
-	soInFlightFrames         // the same, in frames (by the batch's average frame size)
-	soSpoolResumed           // frames found in the spool at start
-	soSpoolFrames            // gauge: frames in the spool now
-	soSpoolBytes             // gauge: bytes in the spool now
+	soConnects       = iota // successful connections, first ones included
+	soDialFailures          // dial, TLS or Frame Streams handshake failed
+	soDisconnects           // an established connection failed
+	soWriteTimeouts         // of which: the receiver took nothing for WriteTimeout
+	soFailovers             // the rest of a batch moved to another receiver
+	soBytesWritten          // bytes handed to sockets
+	soInFlightBytes         // estimate: bytes in a socket buffer when its receiver died
+	soInFlightFrames        // the same, in frames (by the batch's average frame size)
+	soSpoolResumed          // frames found in the spool at start
+	soSpoolFrames           // gauge: frames in the spool now
+	soSpoolBytes            // gauge: bytes in the spool now
 	numSocketOutputCounters
 )
 
