@@ -103,6 +103,38 @@ type receiver struct {
 	everUp   bool
 	cond     condition
 	outq     uint64 // kernel-held bytes after the last successful write
+
+	// sentBytes and sentFrames count what this connection took; marks
+	// holds their values after each of the last writes, so that the bytes
+	// the kernel still held when the receiver died map to whole frames
+	// (rounded up to a batch) without keeping the batches.
+	sentBytes, sentFrames uint64
+	marks                 [16][2]uint64
+	nmarks                int
+}
+
+// mark records the totals after a write.
+func (r *receiver) mark() {
+	r.marks[r.nmarks%len(r.marks)] = [2]uint64{r.sentBytes, r.sentFrames}
+	r.nmarks++
+}
+
+// framesAfter returns how many frames this connection took after its
+// first pos bytes, rounded up to the write that held byte pos (or to the
+// oldest write remembered).
+func (r *receiver) framesAfter(pos uint64) uint64 {
+	base := uint64(0)
+	for i := max(0, r.nmarks-len(r.marks)); i < r.nmarks; i++ {
+		m := r.marks[i%len(r.marks)]
+		if m[0] > pos {
+			break
+		}
+		base = m[1]
+	}
+	if i := r.nmarks - len(r.marks); i > 0 && r.marks[i%len(r.marks)][0] > pos {
+		base = r.marks[i%len(r.marks)][1]
+	}
+	return r.sentFrames - base
 }
 
 // SocketOutput is an Output to one or several dnstap receivers on unix or
@@ -379,6 +411,7 @@ func (s *SocketOutput) connect(r *receiver, deadline time.Time) bool {
 		return false
 	}
 	r.conn, r.raw, r.br, r.outq = c, raw, br, 0
+	r.sentBytes, r.sentFrames, r.nmarks = 0, 0, 0
 	r.backoff = s.cfg.Socket.MinBackoff
 	s.ext[soConnects].Add(1)
 	if r.everUp {
@@ -408,6 +441,9 @@ func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
 	}
 	s.ext[soBytesWritten].Add(uint64(n))
 	if err == nil {
+		r.sentBytes += uint64(n)
+		r.sentFrames += CountFrames(b)
+		r.mark()
 		r.outq = unsentBytes(r.raw)
 		return nil
 	}
@@ -417,11 +453,14 @@ func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
 	// What the kernel held when the receiver died is lost with it.
 	// After a reset the queue is already purged, so the last reading
 	// (after the previous write) counts too.
-	held := max(before, r.outq, unsentBytes(r.raw)) + uint64(whole)
-	s.ext[soInFlightBytes].Add(held)
-	if all := CountFrames(b); len(b) > 0 {
-		s.ext[soInFlightFrames].Add((held*all + uint64(len(b)) - 1) / uint64(len(b)))
+	if whole > 0 {
+		r.sentBytes += uint64(whole)
+		r.sentFrames += CountFrames(b[:whole])
+		r.mark()
 	}
+	held := min(max(before, r.outq, unsentBytes(r.raw))+uint64(whole), r.sentBytes)
+	s.ext[soInFlightBytes].Add(held)
+	s.ext[soInFlightFrames].Add(r.framesAfter(r.sentBytes - held))
 	cond := condWrite
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		cond = condSlow

@@ -219,3 +219,62 @@ func TestSocketOutputReceiverRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketOutputFailover: two fstrm_capture receivers, failover; the
+// first is stopped mid-run without waiting for it to read what it was sent.
+// The second takes the stream over: the first holds frames 0..a-1, the
+// second a contiguous run up to the last frame, nothing twice. Over unix
+// the gap between them is no larger than the in-flight estimate, since the
+// kernel counts every byte the receiver has not read (SIOCOUTQ); over TCP
+// it only counts bytes the receiver's kernel has not acknowledged, and
+// bytes acknowledged but not yet read by the receiver are lost unseen.
+func TestSocketOutputFailover(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			dir := t.TempDir()
+			epA, epB := sockEndpoint(t, network, "a.sock"), sockEndpoint(t, network, "b.sock")
+			rxA := startCapture(t, epA, filepath.Join(dir, "a.fstrm"))
+			rxB := startCapture(t, epB, filepath.Join(dir, "b.fstrm"))
+			s, err := NewSocketOutput(SocketOutputConfig{Endpoints: []Endpoint{epA, epB}, Balance: BalanceFailover})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := seqFrames(0, 20000)
+			writeBatches(t, s, frames[:8000], 400)
+			gotA := seqOf(t, rxA.stop())
+			writeBatches(t, s, frames[8000:], 400)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			gotB := seqOf(t, rxB.stop())
+			st := s.Stats()
+			checkIdentity(t, st)
+			if st.Delivered() != 20000 || st.Dropped() != 0 {
+				t.Fatalf("delivered %d dropped %d, want 20000 and 0", st.Delivered(), st.Dropped())
+			}
+			if len(gotA) == 0 || len(gotB) == 0 {
+				t.Fatalf("receiver A got %d frames, B %d", len(gotA), len(gotB))
+			}
+			if want := seqOf(t, frames[:len(gotA)]); !slices.Equal(gotA, want) {
+				t.Fatal("receiver A's frames are not 0..n-1 in order")
+			}
+			b0 := gotB[0]
+			if want := seqOf(t, frames[b0:]); !slices.Equal(gotB, want) {
+				t.Fatalf("receiver B's frames are not %d..19999 in order", b0)
+			}
+			lost := uint64(b0 - len(gotA))
+			est := soCounter(s, "socket_inflight_lost_frames_estimate")
+			t.Logf("A %d frames, B from %d: %d lost in flight, estimate %d frames (%d bytes); failovers %d",
+				len(gotA), b0, lost, est, soCounter(s, "socket_inflight_lost_bytes_estimate"), soCounter(s, "socket_failovers"))
+			if b0 < len(gotA) {
+				t.Fatalf("receiver B starts at %d, before A's end %d: frames sent twice", b0, len(gotA))
+			}
+			if network == "unix" && lost > est {
+				t.Fatalf("%d frames lost in flight, more than the estimate %d", lost, est)
+			}
+			if soCounter(s, "socket_disconnects") != 1 || soCounter(s, "socket_connects") != 2 {
+				t.Fatalf("disconnects %d connects %d, want 1 and 2", soCounter(s, "socket_disconnects"), soCounter(s, "socket_connects"))
+			}
+		})
+	}
+}
