@@ -412,16 +412,11 @@ func (s *SocketOutput) connect(r *receiver, deadline time.Time) bool {
 	}
 	r.conn, r.raw, r.br, r.outq = c, raw, br, 0
 	r.sentBytes, r.sentFrames, r.nmarks = 0, 0, 0
-	r.backoff = s.cfg.Socket.MinBackoff
 	s.ext[soConnects].Add(1)
 	if r.everUp {
 		s.stats.AddReconnect()
 	}
 	r.everUp = true
-	if r.cond != condUp {
-		s.logf("emit: dnstap receiver %s: connected again", r.ep)
-		r.cond = condUp
-	}
 	return true
 }
 
@@ -441,6 +436,13 @@ func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
 	}
 	s.ext[soBytesWritten].Add(uint64(n))
 	if err == nil {
+		// Only a receiver that takes a batch is well again: one that
+		// accepts and then stalls keeps its backoff and its one log line.
+		if r.cond != condUp {
+			s.logf("emit: dnstap receiver %s: receiving again", r.ep)
+			r.cond = condUp
+		}
+		r.backoff = s.cfg.Socket.MinBackoff
 		r.sentBytes += uint64(n)
 		r.sentFrames += CountFrames(b)
 		r.mark()

@@ -212,7 +212,7 @@ func TestSocketOutputReceiverRestart(t *testing.T) {
 			if st.Reconnects() != 1 || st.State() != StateClosed {
 				t.Fatalf("reconnects %d state %v", st.Reconnects(), st.State())
 			}
-			// down, no receiver (spooling or dropping), connected again.
+			// down, no receiver (spooling or dropping), receiving again.
 			if len(log.lines) != 3 {
 				t.Fatalf("logged %d lines, want 3: %q", len(log.lines), log.lines)
 			}
@@ -274,6 +274,134 @@ func TestSocketOutputFailover(t *testing.T) {
 			}
 			if soCounter(s, "socket_disconnects") != 1 || soCounter(s, "socket_connects") != 2 {
 				t.Fatalf("disconnects %d connects %d, want 1 and 2", soCounter(s, "socket_disconnects"), soCounter(s, "socket_connects"))
+			}
+		})
+	}
+}
+
+// TestSocketOutputRoundRobin: batches alternate between two receivers.
+func TestSocketOutputRoundRobin(t *testing.T) {
+	dir := t.TempDir()
+	epA, epB := Endpoint{"unix", filepath.Join(dir, "a.sock")}, Endpoint{"unix", filepath.Join(dir, "b.sock")}
+	rxA := startCapture(t, epA, filepath.Join(dir, "a.fstrm"))
+	rxB := startCapture(t, epB, filepath.Join(dir, "b.fstrm"))
+	s, err := NewSocketOutput(SocketOutputConfig{Endpoints: []Endpoint{epA, epB}, Balance: BalanceRoundRobin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := seqFrames(0, 1000)
+	writeBatches(t, s, frames, 100)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gotA, gotB := seqOf(t, rxA.stop()), seqOf(t, rxB.stop())
+	var wantA, wantB []int
+	for i := range 1000 {
+		if (i/100)%2 == 0 {
+			wantA = append(wantA, i)
+		} else {
+			wantB = append(wantB, i)
+		}
+	}
+	if !slices.Equal(gotA, wantA) || !slices.Equal(gotB, wantB) {
+		t.Fatalf("receiver A got %d frames, B %d; want the even and the odd batches, 500 each", len(gotA), len(gotB))
+	}
+	if st := s.Stats(); st.Delivered() != 1000 || st.Dropped() != 0 {
+		t.Fatalf("delivered %d dropped %d", st.Delivered(), st.Dropped())
+	}
+}
+
+// hostile is a Go receiver that misbehaves after accepting.
+func hostile(t *testing.T, behave func(c net.Conn)) Endpoint {
+	t.Helper()
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "hostile.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				behave(c)
+				<-done
+			}()
+		}
+	}()
+	return Endpoint{"unix", l.Addr().String()}
+}
+
+// TestSocketOutputHostileReceivers: a receiver that accepts and never
+// answers READY, one that answers with another content type, and one that
+// stops reading. Each batch gives up within DialTimeout + WriteTimeout,
+// the frames are counted, and each condition is logged once however many
+// batches meet it.
+func TestSocketOutputHostileReceivers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		behave    func(c net.Conn)
+		wantErr   error
+		dialFails uint64 // after the five batches
+		timeouts  uint64
+	}{
+		{"never-ready", func(c net.Conn) {}, os.ErrDeadlineExceeded, 5, 0},
+		{"wrong-content-type", func(c net.Conn) {
+			var buf [512]byte
+			_, _ = c.Read(buf[:]) // READY
+			_, _ = c.Write(appendControl(nil, ctrlAccept, "protobuf:other.Type"))
+		}, ErrContentType, 5, 0},
+		{"stops-reading", func(c net.Conn) {
+			// Answer the handshake, then read nothing more.
+			_, _ = NewBidiFrameReader(c)
+		}, os.ErrDeadlineExceeded, 0, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep := hostile(t, tc.behave)
+			clock := &fakeClock{time.Unix(1000, 0)}
+			var log logLines
+			s, err := NewSocketOutput(SocketOutputConfig{
+				Endpoints: []Endpoint{ep}, Now: clock.now, Logf: log.logf,
+				Socket: SocketConfig{DialTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, SendBuffer: 16 << 10},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 4 MiB batches: far more than the socket buffers hold.
+			frames := seqFrames(0, 5*16000)
+			for i := range 5 {
+				b := batchOf(frames[i*16000 : (i+1)*16000])
+				s.Stats().AddEncoded(16000)
+				if err := s.WriteBatch(b); !errors.Is(err, ErrNotConnected) {
+					t.Fatalf("batch %d: %v, want ErrNotConnected", i, err)
+				}
+				clock.t = clock.t.Add(time.Minute) // redial every batch
+			}
+			st := s.Stats()
+			checkIdentity(t, st)
+			if st.Delivered()+st.DroppedBy(DropDisconnected) != 80000 || st.State() != StateDown {
+				t.Fatalf("delivered %d dropped %d state %v", st.Delivered(), st.DroppedBy(DropDisconnected), st.State())
+			}
+			if got := soCounter(s, "socket_dial_failures"); got != tc.dialFails {
+				t.Fatalf("dial failures %d, want %d", got, tc.dialFails)
+			}
+			if got := soCounter(s, "socket_write_timeouts"); got != tc.timeouts {
+				t.Fatalf("write timeouts %d, want %d", got, tc.timeouts)
+			}
+			msg, _ := st.LastError()
+			if !strings.Contains(msg, ep.Addr) || !strings.Contains(msg, tc.wantErr.Error()) {
+				t.Fatalf("last error %q: want the receiver and %q", msg, tc.wantErr)
+			}
+			// The receiver's condition once, the output's once.
+			if len(log.lines) != 2 {
+				t.Fatalf("logged %d lines, want 2: %q", len(log.lines), log.lines)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
