@@ -536,6 +536,11 @@ func (s *SocketOutput) noReceiver(what string) {
 // drain sends the oldest spooled frames, up to budget bytes and until the
 // deadline, stopping at the first receiver failure.
 func (s *SocketOutput) drain(deadline time.Time, budget int) {
+	if !s.anyReceiver() {
+		// Reading the spool (and closing its open file) for nobody
+		// would only cost disk reads and small files.
+		return
+	}
 	for sent := 0; sent < budget && s.spool.frames > 0 && time.Now().Before(deadline); {
 		chunk, err := s.spool.next()
 		if err != nil {
@@ -557,6 +562,17 @@ func (s *SocketOutput) drain(deadline time.Time, budget int) {
 		}
 	}
 	s.spoolGauges()
+}
+
+// anyReceiver reports whether a receiver is connected or may be dialed.
+func (s *SocketOutput) anyReceiver() bool {
+	now := s.now()
+	for _, r := range s.rx {
+		if r.conn != nil || !now.Before(r.nextDial) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *SocketOutput) spoolGauges() {

@@ -1,0 +1,149 @@
+package emit
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// spoolFrames reads every spool file in dir, oldest first, each as a
+// complete Frame Streams file.
+func spoolFrames(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, spoolPrefix+"*"+spoolSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	var out [][]byte
+	for _, n := range names {
+		out = append(out, readFrames(t, n)...)
+	}
+	return out
+}
+
+// TestSpoolResume: frames spooled while no receiver is up stay on disk
+// across a restart (a new SocketOutput on the same directory counts them
+// at open), and are sent in order, before newer frames, when a receiver
+// is back, also when the previous run had sent part of a file.
+func TestSpoolResume(t *testing.T) {
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	ep := Endpoint{"unix", filepath.Join(dir, "rx.sock")}
+	clock := &fakeClock{time.Unix(1000, 0)}
+	cfg := SocketOutputConfig{Endpoints: []Endpoint{ep}, SpoolDir: spoolDir, SpoolMax: 64 << 20, Now: clock.now}
+	frames := seqFrames(0, 12000)
+
+	// Run 1: no receiver; everything goes to the spool.
+	s, err := NewSocketOutput(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBatches(t, s, frames[:4000], 500)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Spooled() != 4000 || st.Delivered() != 0 || st.Dropped() != 0 {
+		t.Fatalf("run 1: spooled %d delivered %d dropped %d", st.Spooled(), st.Delivered(), st.Dropped())
+	}
+	if got := seqOf(t, spoolFrames(t, spoolDir)); !slices.Equal(got, seqOf(t, frames[:4000])) {
+		t.Fatalf("run 1: the spool files hold %d frames, want 0..3999 in order", len(got))
+	}
+
+	// Run 2 resumes the spool; a receiver that reads a little and then
+	// stops reading lets part of the oldest file out.
+	s, err = NewSocketOutput(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Spooled() != 4000 || st.Encoded() != 4000 || soCounter(s, "spool_resumed_frames") != 4000 {
+		t.Fatalf("run 2 at open: spooled %d encoded %d", st.Spooled(), st.Encoded())
+	}
+	writeBatches(t, s, frames[4000:8000], 500)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Move the head file's sent offset past its first 300 frames, as a
+	// run that sent them and stopped would have left it.
+	names, _ := filepath.Glob(filepath.Join(spoolDir, spoolPrefix+"*"+spoolSuffix))
+	slices.Sort(names)
+	off := int64(len(StartFrame))
+	for _, f := range frames[:300] {
+		off += 4 + int64(len(f))
+	}
+	if err := os.WriteFile(names[0]+sentSuffix, strconv.AppendInt(nil, off, 10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Run 3: the receiver is up. The spool goes first, then live frames.
+	rx := startCapture(t, ep, filepath.Join(dir, "rx.fstrm"))
+	s, err = NewSocketOutput(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Spooled() != 7700 {
+		t.Fatalf("run 3 at open: spooled %d, want 7700 (8000 less the 300 sent)", st.Spooled())
+	}
+	writeBatches(t, s, frames[8000:], 500)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := seqOf(t, rx.stop())
+	if want := seqOf(t, frames[300:]); !slices.Equal(got, want) {
+		t.Fatalf("receiver got %d frames, want 300..11999 in order", len(got))
+	}
+	st := s.Stats()
+	checkIdentity(t, st)
+	if st.Delivered() != 11700 || st.Spooled() != 0 || st.Dropped() != 0 {
+		t.Fatalf("run 3: delivered %d spooled %d dropped %d", st.Delivered(), st.Spooled(), st.Dropped())
+	}
+	if ents, _ := os.ReadDir(spoolDir); len(ents) != 0 {
+		t.Fatalf("%d files left in the spool", len(ents))
+	}
+}
+
+// TestSpoolFull: a spool bounded to 3 MiB holding 10 MiB of frames keeps
+// the newest ones, drops whole files oldest first, counts them as
+// spool_full, and stays within its bound.
+func TestSpoolFull(t *testing.T) {
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	const max = 3 << 20
+	s, err := NewSocketOutput(SocketOutputConfig{
+		Endpoints: []Endpoint{{"unix", filepath.Join(dir, "nobody.sock")}},
+		SpoolDir:  spoolDir, SpoolMax: max, Now: (&fakeClock{time.Unix(1000, 0)}).now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := seqFrames(0, 40000) // ~10 MiB
+	writeBatches(t, s, frames, 1000)
+	st := s.Stats()
+	checkIdentity(t, st)
+	if st.DroppedBy(DropSpoolFull) == 0 || st.Dropped() != st.DroppedBy(DropSpoolFull) {
+		t.Fatalf("dropped %d, spool_full %d", st.Dropped(), st.DroppedBy(DropSpoolFull))
+	}
+	if b := soCounter(s, "spool_bytes"); b > max {
+		t.Fatalf("spool holds %d bytes, over its %d bound", b, max)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	ents, _ := os.ReadDir(spoolDir)
+	for _, e := range ents {
+		fi, _ := e.Info()
+		size += fi.Size()
+	}
+	got := seqOf(t, spoolFrames(t, spoolDir))
+	if size > max || uint64(len(got)) != st.Spooled() {
+		t.Fatalf("spool dir: %d bytes, %d frames; Spooled %d", size, len(got), st.Spooled())
+	}
+	if want := seqOf(t, frames[40000-len(got):]); !slices.Equal(got, want) {
+		t.Fatalf("the spool keeps %d frames that are not the newest ones in order", len(got))
+	}
+	t.Logf("kept %d frames in %d files (%d bytes), dropped %d", len(got), len(ents), size, st.DroppedBy(DropSpoolFull))
+}
