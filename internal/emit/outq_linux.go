@@ -49,3 +49,27 @@ func setSendBuffer(c net.Conn, n int) error {
 	}
 	return err
 }
+
+// peerClosed reports whether the receiver has closed its end: a receiver
+// sends nothing after ACCEPT but FINISH, so a pending end of stream (or a
+// reset) seen by a non-blocking peek means it is gone. Writing first would
+// put a whole batch into a socket that the kernel then discards. Bytes
+// waiting to be read (TLS session tickets) are not a close.
+func peerClosed(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	var b [1]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		closed = (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
+		return true
+	})
+	return closed
+}

@@ -337,8 +337,12 @@ func (s *SocketOutput) send(b []byte, deadline time.Time) []byte {
 		s.rr = (s.rr + 1) % len(s.rx)
 	}
 	tried := false
-	for i := 0; i < len(s.rx) && len(b) > 0; i++ {
+	for i := 0; i < len(s.rx) && len(b) > 0 && time.Now().Before(deadline); i++ {
 		r := s.rx[(start+i)%len(s.rx)]
+		if r.conn != nil && peerClosed(r.raw) {
+			s.lost(r, 0)
+			s.drop(r, condWrite, errPeerClosed)
+		}
 		if r.conn == nil {
 			if s.now().Before(r.nextDial) || !time.Now().Before(deadline) {
 				continue
@@ -460,20 +464,37 @@ func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
 		r.sentFrames += CountFrames(b[:whole])
 		r.mark()
 	}
-	held := min(max(before, r.outq, unsentBytes(r.raw))+uint64(whole), r.sentBytes)
-	s.ext[soInFlightBytes].Add(held)
-	s.ext[soInFlightFrames].Add(r.framesAfter(r.sentBytes - held))
+	s.lost(r, max(before, uint64(whole)+unsentBytes(r.raw)))
 	cond := condWrite
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		cond = condSlow
 		s.ext[soWriteTimeouts].Add(1)
 		err = fmt.Errorf("took no data for %v: %w", s.cfg.Socket.WriteTimeout, err)
 	}
+	s.drop(r, cond, err)
+	return b[whole:]
+}
+
+// errPeerClosed: the receiver closed its end between two batches.
+var errPeerClosed = errors.New("the receiver closed the connection")
+
+// lost counts, as an estimate, the frames r's connection took that the
+// kernel still held when the receiver died: what it reports now (held) or
+// after the last successful write, whichever is larger (after a reset the
+// queue is already purged, so the last reading is all there is).
+func (s *SocketOutput) lost(r *receiver, held uint64) {
+	held = min(max(held, r.outq), r.sentBytes)
+	s.ext[soInFlightBytes].Add(held)
+	s.ext[soInFlightFrames].Add(r.framesAfter(r.sentBytes - held))
+}
+
+// drop closes r's broken connection (no STOP: the stream is cut) and
+// schedules its redial.
+func (s *SocketOutput) drop(r *receiver, cond condition, err error) {
 	r.conn.Close()
 	r.conn, r.raw, r.br = nil, nil, nil
 	s.ext[soDisconnects].Add(1)
 	s.down(r, cond, err)
-	return b[whole:]
 }
 
 // wholeFramesLen returns the length of the whole frames at the start of b.
