@@ -160,8 +160,9 @@ type SocketOutput struct {
 	logf  func(format string, args ...any)
 	ext   [numSocketOutputCounters]atomic.Uint64
 
-	outCond condition // condUp, or condDial while no receiver takes frames
-	closed  bool
+	outCond      condition // condUp, or condDial while no receiver takes frames
+	spoolFailing bool      // the last spool write failed (logged once)
+	closed       bool
 }
 
 // NewSocketOutput checks cfg and opens the spool (resuming what a previous
@@ -265,7 +266,9 @@ func (s *SocketOutput) Flush() error {
 	if s.closed || s.spool == nil || s.spool.frames == 0 {
 		return nil
 	}
-	s.drain(s.ioDeadline(), 4*spoolChunk)
+	// Idle: 16 MiB a flush interval empties a large spool in minutes,
+	// and costs milliseconds to a local receiver.
+	s.drain(s.ioDeadline(), 64*spoolChunk)
 	return nil
 }
 
@@ -516,6 +519,12 @@ func (s *SocketOutput) down(r *receiver, cond condition, err error) {
 	now := s.now()
 	err = fmt.Errorf("emit: dnstap receiver %s: %w", r.ep, err)
 	s.stats.SetError(err, now)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A receiver that let a timeout expire (no ACCEPT, no bytes
+		// taken) is stalled, not restarting: each retry costs the
+		// writer a whole timeout, so retry at the slowest pace at once.
+		r.backoff = s.cfg.Socket.MaxBackoff
+	}
 	r.nextDial = now.Add(s.jitter(r.backoff))
 	r.backoff = min(2*r.backoff, s.cfg.Socket.MaxBackoff)
 	if cond != r.cond {
@@ -534,12 +543,18 @@ func (s *SocketOutput) jitter(d time.Duration) time.Duration {
 func (s *SocketOutput) toSpool(b []byte, frames uint64) error {
 	err := s.spool.append(b, frames)
 	s.spoolGauges()
-	if s.outCond == condUp {
-		s.stats.SetState(StateDown)
-	}
+	s.stats.SetState(StateDown)
 	if err != nil {
 		s.stats.SetError(err, s.now())
+		if !s.spoolFailing {
+			s.spoolFailing = true
+			s.logf("%v: dropping frames that no receiver takes", err)
+		}
 		return err
+	}
+	if s.spoolFailing {
+		s.spoolFailing = false
+		s.logf("emit: spool %s: writing again", s.cfg.SpoolDir)
 	}
 	s.noReceiver("spooling to " + s.cfg.SpoolDir)
 	return nil

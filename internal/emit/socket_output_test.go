@@ -348,17 +348,18 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 		wantErr   error
 		dialFails uint64 // after the five batches
 		timeouts  uint64
+		backoff   time.Duration // a stalled receiver is retried at the slowest pace at once
 	}{
-		{"never-ready", func(c net.Conn) {}, os.ErrDeadlineExceeded, 5, 0},
+		{"never-ready", func(c net.Conn) {}, os.ErrDeadlineExceeded, 5, 0, DefaultMaxBackoff},
 		{"wrong-content-type", func(c net.Conn) {
 			var buf [512]byte
 			_, _ = c.Read(buf[:]) // READY
 			_, _ = c.Write(appendControl(nil, ctrlAccept, "protobuf:other.Type"))
-		}, ErrContentType, 5, 0},
+		}, ErrContentType, 5, 0, 3200 * time.Millisecond},
 		{"stops-reading", func(c net.Conn) {
 			// Answer the handshake, then read nothing more.
 			_, _ = NewBidiFrameReader(c)
-		}, os.ErrDeadlineExceeded, 0, 5},
+		}, os.ErrDeadlineExceeded, 0, 5, DefaultMaxBackoff},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ep := hostile(t, tc.behave)
@@ -391,6 +392,9 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 			}
 			if got := soCounter(s, "socket_write_timeouts"); got != tc.timeouts {
 				t.Fatalf("write timeouts %d, want %d", got, tc.timeouts)
+			}
+			if got := s.rx[0].backoff; got != tc.backoff {
+				t.Fatalf("backoff %v after five failures, want %v", got, tc.backoff)
 			}
 			msg, _ := st.LastError()
 			if !strings.Contains(msg, ep.Addr) || !strings.Contains(msg, tc.wantErr.Error()) {
