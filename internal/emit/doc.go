@@ -16,6 +16,14 @@
 // never blocks and counts what it drops; the Queue's one goroutine owns the
 // FileWriter, TextWriter or SocketWriter (socket.go).
 //
+// SocketOutput (socket_output.go) is the Output for Frame Streams
+// receivers: one or several unix or TCP endpoints (TLS from tls.go), failover
+// or round-robin, redial with jittered capped backoff, every call bounded by
+// one dial and one write timeout, and an on-disk spool of Frame Streams files
+// (spool.go) for what no receiver takes. It accounts for every frame in its
+// OutputStats; what the kernel still held when a receiver died is estimated
+// from SIOCOUTQ (outq_linux.go), since Frame Streams has no acknowledgements.
+//
 // Nothing on the per-message path allocates; text formatting does, and is
 // for people rather than line rate.
 package emit
