@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dnstap "github.com/dnstap/golang-dnstap"
 )
 
 // fakeClock drives backoff in tests; I/O deadlines stay on the real clock.
@@ -406,6 +409,49 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestSocketOutputGoDnstap: golang-dnstap's socket input, the code behind
+// the Go `dnstap -u` and `dnstap -l` receivers, reads the stream over unix
+// and TCP and gets every frame. The tool itself is not run: on SIGINT it
+// exits without flushing its output file (os.Exit in its signal handler).
+func TestSocketOutputGoDnstap(t *testing.T) {
+	sample := sampleFrames(t)
+	var frames [][]byte
+	for range 200 {
+		frames = append(frames, sample...)
+	}
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			ep := sockEndpoint(t, network, "rx.sock")
+			l, err := net.Listen(ep.Network, ep.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			in := dnstap.NewFrameStreamSockInput(l)
+			in.SetTimeout(10 * time.Second)
+			got := make(chan []byte, len(frames)+1)
+			go in.ReadInto(got)
+			s, err := NewSocketOutput(SocketOutputConfig{Endpoints: []Endpoint{ep}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeBatches(t, s, frames, 250)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close (STOP/FINISH with golang-dnstap): %v", err)
+			}
+			// FINISH is sent after the last frame was handed over.
+			if len(got) != len(frames) {
+				t.Fatalf("golang-dnstap got %d frames, want %d", len(got), len(frames))
+			}
+			for i := range frames {
+				if f := <-got; !bytes.Equal(f, frames[i]) {
+					t.Fatalf("frame %d differs", i)
+				}
 			}
 		})
 	}
