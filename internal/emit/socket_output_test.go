@@ -383,11 +383,26 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 				if err := s.WriteBatch(b); !errors.Is(err, ErrNotConnected) {
 					t.Fatalf("batch %d: %v, want ErrNotConnected", i, err)
 				}
-				clock.t = clock.t.Add(time.Minute) // redial every batch
+				if i < 4 {
+					clock.t = clock.t.Add(time.Minute) // redial for each of the five
+				}
+			}
+			// Until the backoff ends, batches (a file run's next thousand)
+			// are dropped at once: no dial, no timeout.
+			dials, timeouts := soCounter(s, "socket_dial_failures"), soCounter(s, "socket_write_timeouts")
+			small := batchOf(frames[:100])
+			for range 1000 {
+				s.Stats().AddEncoded(100)
+				if err := s.WriteBatch(small); !errors.Is(err, ErrNotConnected) {
+					t.Fatalf("batch in backoff: %v", err)
+				}
+			}
+			if soCounter(s, "socket_dial_failures") != dials || soCounter(s, "socket_write_timeouts") != timeouts {
+				t.Fatal("a batch during the backoff dialed or waited")
 			}
 			st := s.Stats()
 			checkIdentity(t, st)
-			if st.Delivered()+st.DroppedBy(DropDisconnected) != 80000 || st.State() != StateDown {
+			if st.Delivered()+st.DroppedBy(DropDisconnected) != 180000 || st.State() != StateDown {
 				t.Fatalf("delivered %d dropped %d state %v", st.Delivered(), st.DroppedBy(DropDisconnected), st.State())
 			}
 			if got := soCounter(s, "socket_dial_failures"); got != tc.dialFails {
