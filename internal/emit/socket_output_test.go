@@ -471,3 +471,46 @@ func TestSocketOutputGoDnstap(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketOutputFailoverMidBatch: the first receiver stops reading in the
+// middle of a batch. The write gives up after WriteTimeout, and the frames
+// not wholly written go to the second receiver (fstrm_capture), starting
+// with the one that was cut. Everything the first took is unread, so the
+// in-flight estimate is exactly the frames it took.
+func TestSocketOutputFailoverMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	epA := hostile(t, func(c net.Conn) { _, _ = NewBidiFrameReader(c) })
+	epB := Endpoint{"unix", filepath.Join(dir, "b.sock")}
+	rxB := startCapture(t, epB, filepath.Join(dir, "b.fstrm"))
+	s, err := NewSocketOutput(SocketOutputConfig{
+		Endpoints: []Endpoint{epA, epB},
+		Socket:    SocketConfig{WriteTimeout: 100 * time.Millisecond, SendBuffer: 16 << 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := seqFrames(0, 16000) // 4 MiB: far more than A's socket holds
+	b := batchOf(frames)
+	s.Stats().AddEncoded(16000)
+	if err := s.WriteBatch(b); err != nil {
+		t.Fatalf("WriteBatch: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	gotB := seqOf(t, rxB.stop())
+	st := s.Stats()
+	if st.Delivered() != 16000 || st.Dropped() != 0 || len(gotB) == 0 {
+		t.Fatalf("delivered %d dropped %d, B got %d", st.Delivered(), st.Dropped(), len(gotB))
+	}
+	k := gotB[0]
+	if want := seqOf(t, frames[k:]); k == 0 || !slices.Equal(gotB, want) {
+		t.Fatalf("B got %d frames from %d, want %d..15999 in order", len(gotB), k, k)
+	}
+	if got := soCounter(s, "socket_inflight_lost_frames_estimate"); got != uint64(k) {
+		t.Fatalf("in-flight estimate %d frames, want the %d A took and never read", got, k)
+	}
+	if soCounter(s, "socket_failovers") != 1 || soCounter(s, "socket_write_timeouts") != 1 {
+		t.Fatalf("failovers %d write timeouts %d, want 1 and 1", soCounter(s, "socket_failovers"), soCounter(s, "socket_write_timeouts"))
+	}
+}
