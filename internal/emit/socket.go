@@ -22,8 +22,8 @@ type SocketConfig struct {
 	// attempt every 5 s per receiver (jittered) costs nothing measurable,
 	// and a spool, not a longer cap, is what saves the frames of an outage.
 	MaxBackoff time.Duration
-	// WriteTimeout: a receiver that takes no bytes of a batch for this
-	// long is dropped (default 5 s).
+	// WriteTimeout: a receiver that takes less than 64 KiB (SocketOutput)
+	// or a whole batch (SocketWriter) in this long is dropped (default 5 s).
 	WriteTimeout time.Duration
 	// SendBuffer is the kernel send buffer (SO_SNDBUF) of each connection
 	// (default 128 KiB; negative keeps the system's). Frame Streams has no

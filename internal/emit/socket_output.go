@@ -431,15 +431,23 @@ func (s *SocketOutput) connect(r *receiver, deadline time.Time) bool {
 // failure it drops the connection and returns the frames not wholly
 // written, for the next receiver.
 func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
-	dl := time.Now().Add(s.cfg.Socket.WriteTimeout)
-	if deadline.Before(dl) {
-		dl = deadline
-	}
 	before := unsentBytes(r.raw)
-	err := r.conn.SetWriteDeadline(dl)
+	// Written in pieces, each with its own deadline: WriteTimeout is how
+	// long a receiver may take nothing (less than a piece), not how long
+	// a whole batch may take, and a TLS connection cannot be written to
+	// again after a timeout, so the pieces are how progress is told.
 	n := 0
-	if err == nil {
-		n, err = r.conn.Write(b)
+	var err error
+	for n < len(b) && err == nil {
+		dl := time.Now().Add(s.cfg.Socket.WriteTimeout)
+		if deadline.Before(dl) {
+			dl = deadline
+		}
+		if err = r.conn.SetWriteDeadline(dl); err == nil {
+			var m int
+			m, err = r.conn.Write(b[n:min(n+writePiece, len(b))])
+			n += m
+		}
 	}
 	s.ext[soBytesWritten].Add(uint64(n))
 	if err == nil {
@@ -472,7 +480,7 @@ func (s *SocketOutput) write(r *receiver, b []byte, deadline time.Time) []byte {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		cond = condSlow
 		s.ext[soWriteTimeouts].Add(1)
-		err = fmt.Errorf("took no data for %v: %w", s.cfg.Socket.WriteTimeout, err)
+		err = fmt.Errorf("took less than %d KiB in %v: %w", writePiece>>10, s.cfg.Socket.WriteTimeout, err)
 	}
 	s.drop(r, cond, err)
 	return b[whole:]
@@ -499,6 +507,10 @@ func (s *SocketOutput) drop(r *receiver, cond condition, err error) {
 	s.ext[soDisconnects].Add(1)
 	s.down(r, cond, err)
 }
+
+// writePiece is the most one write to a socket carries: a receiver that
+// takes less than this in WriteTimeout is stalled.
+const writePiece = 64 << 10
 
 // wholeFramesLen returns the length of the whole frames at the start of b.
 func wholeFramesLen(b []byte) int {

@@ -352,17 +352,18 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 		dialFails uint64 // after the five batches
 		timeouts  uint64
 		backoff   time.Duration // a stalled receiver is retried at the slowest pace at once
+		dial      time.Duration // DialTimeout: short only where it must expire
 	}{
-		{"never-ready", func(c net.Conn) {}, os.ErrDeadlineExceeded, 5, 0, DefaultMaxBackoff},
+		{"never-ready", func(c net.Conn) {}, os.ErrDeadlineExceeded, 5, 0, DefaultMaxBackoff, 100 * time.Millisecond},
 		{"wrong-content-type", func(c net.Conn) {
 			var buf [512]byte
 			_, _ = c.Read(buf[:]) // READY
 			_, _ = c.Write(appendControl(nil, ctrlAccept, "protobuf:other.Type"))
-		}, ErrContentType, 5, 0, 3200 * time.Millisecond},
+		}, ErrContentType, 5, 0, 3200 * time.Millisecond, 10 * time.Second},
 		{"stops-reading", func(c net.Conn) {
 			// Answer the handshake, then read nothing more.
 			_, _ = NewBidiFrameReader(c)
-		}, os.ErrDeadlineExceeded, 0, 5, DefaultMaxBackoff},
+		}, os.ErrDeadlineExceeded, 0, 5, DefaultMaxBackoff, 10 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ep := hostile(t, tc.behave)
@@ -370,7 +371,7 @@ func TestSocketOutputHostileReceivers(t *testing.T) {
 			var log logLines
 			s, err := NewSocketOutput(SocketOutputConfig{
 				Endpoints: []Endpoint{ep}, Now: clock.now, Logf: log.logf,
-				Socket: SocketConfig{DialTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, SendBuffer: 16 << 10},
+				Socket: SocketConfig{DialTimeout: tc.dial, WriteTimeout: 100 * time.Millisecond, SendBuffer: 16 << 10},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -483,8 +484,11 @@ func TestSocketOutputFailoverMidBatch(t *testing.T) {
 	epB := Endpoint{"unix", filepath.Join(dir, "b.sock")}
 	rxB := startCapture(t, epB, filepath.Join(dir, "b.fstrm"))
 	s, err := NewSocketOutput(SocketOutputConfig{
-		Endpoints: []Endpoint{epA, epB},
-		Socket:    SocketConfig{WriteTimeout: 100 * time.Millisecond, SendBuffer: 16 << 10},
+		Endpoints: []Endpoint{epA, epB}, Logf: t.Logf, // read only when the test fails
+		// Timeouts long enough for fstrm_capture (B) to take 64 KiB
+		// pieces and the whole 4 MiB on a loaded machine; A's stall
+		// costs one WriteTimeout.
+		Socket: SocketConfig{DialTimeout: 10 * time.Second, WriteTimeout: time.Second, SendBuffer: 16 << 10},
 	})
 	if err != nil {
 		t.Fatal(err)
