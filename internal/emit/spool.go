@@ -21,6 +21,8 @@ var (
 	// ErrNotSpool: a file named like a spool file is not a dnstap Frame
 	// Streams file; it is left alone and not sent.
 	ErrNotSpool = errors.New("emit: not a dnstap Frame Streams spool file")
+	// ErrSpoolInUse: another output or another sensor holds the spool.
+	ErrSpoolInUse = errors.New("emit: spool directory in use by another output or sensor")
 )
 
 // DefaultSpoolMax bounds the spool when SocketOutputConfig.SpoolMax is 0.
@@ -64,6 +66,7 @@ type spool struct {
 	seq    uint64
 	rbuf   []byte
 	stats  *OutputStats
+	lock   *os.File
 }
 
 // openSpool opens dir (creating it), counts the frames of every spool file
@@ -83,8 +86,14 @@ func openSpool(dir string, limit int64, stats *OutputStats) (*spool, uint64, err
 		segMax: min(max(limit/8, 1<<20), 64<<20),
 		rbuf:   make([]byte, spoolChunk),
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("emit: open spool %s: %w", dir, err)
+	}
+	sp.lock = lock
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		sp.closeFiles()
 		return nil, 0, fmt.Errorf("emit: open spool %s: %w", dir, err)
 	}
 	for _, e := range ents {
@@ -341,9 +350,11 @@ func (sp *spool) remove(f *spoolFile) {
 	os.Remove(f.path + sentSuffix)
 }
 
-// close seals the open file and records how far the oldest was sent.
+// close seals the open file, records how far the oldest was sent and
+// lets the directory go.
 func (sp *spool) close() error {
 	sp.seal()
+	defer sp.closeFiles()
 	if len(sp.files) == 0 {
 		return nil
 	}
@@ -361,5 +372,9 @@ func (sp *spool) closeFiles() {
 	if sp.w != nil {
 		sp.w.Close()
 		sp.w = nil
+	}
+	if sp.lock != nil {
+		sp.lock.Close()
+		sp.lock = nil
 	}
 }

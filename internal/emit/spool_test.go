@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,17 @@ func spoolFrames(t *testing.T, dir string) [][]byte {
 		out = append(out, readFrames(t, n)...)
 	}
 	return out
+}
+
+// spoolFileCount counts the spool's files and their .sent companions (the
+// lock file stays).
+func spoolFileCount(t *testing.T, dir string) int {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, spoolPrefix+"*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(names)
 }
 
 // TestSpoolResume: frames spooled while no receiver is up stay on disk
@@ -100,8 +112,8 @@ func TestSpoolResume(t *testing.T) {
 	if st.Delivered() != 11700 || st.Spooled() != 0 || st.Dropped() != 0 {
 		t.Fatalf("run 3: delivered %d spooled %d dropped %d", st.Delivered(), st.Spooled(), st.Dropped())
 	}
-	if ents, _ := os.ReadDir(spoolDir); len(ents) != 0 {
-		t.Fatalf("%d files left in the spool", len(ents))
+	if n := spoolFileCount(t, spoolDir); n != 0 {
+		t.Fatalf("%d files left in the spool", n)
 	}
 }
 
@@ -133,9 +145,9 @@ func TestSpoolFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	var size int64
-	ents, _ := os.ReadDir(spoolDir)
+	ents, _ := filepath.Glob(filepath.Join(spoolDir, spoolPrefix+"*"))
 	for _, e := range ents {
-		fi, _ := e.Info()
+		fi, _ := os.Stat(e)
 		size += fi.Size()
 	}
 	got := seqOf(t, spoolFrames(t, spoolDir))
@@ -146,4 +158,28 @@ func TestSpoolFull(t *testing.T) {
 		t.Fatalf("the spool keeps %d frames that are not the newest ones in order", len(got))
 	}
 	t.Logf("kept %d frames in %d files (%d bytes), dropped %d", len(got), len(ents), size, st.DroppedBy(DropSpoolFull))
+}
+
+// TestSpoolInUse: a second output on the same spool directory is refused
+// while the first holds it, and accepted once it closed.
+func TestSpoolInUse(t *testing.T) {
+	dir := t.TempDir()
+	cfg := SocketOutputConfig{Endpoints: []Endpoint{{"unix", filepath.Join(dir, "nobody.sock")}}, SpoolDir: filepath.Join(dir, "spool")}
+	a, err := NewSocketOutput(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSocketOutput(cfg); !errors.Is(err, ErrSpoolInUse) {
+		t.Fatalf("second output on the spool: %v, want ErrSpoolInUse", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewSocketOutput(cfg)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,6 +2,8 @@ package emit
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -72,4 +74,22 @@ func peerClosed(c net.Conn) bool {
 		return true
 	})
 	return closed
+}
+
+// lockDir takes an exclusive lock on dir/lock, so that two outputs or two
+// sensors never share a spool: both would send, drop and delete the same
+// files. The lock ends with the process, however it ends.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, ErrSpoolInUse
+		}
+		return nil, err
+	}
+	return f, nil
 }
