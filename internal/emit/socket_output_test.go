@@ -518,3 +518,31 @@ func TestSocketOutputFailoverMidBatch(t *testing.T) {
 		t.Fatalf("failovers %d write timeouts %d, want 1 and 1", soCounter(s, "socket_failovers"), soCounter(s, "socket_write_timeouts"))
 	}
 }
+
+// TestSocketOutputCallBound: three receivers that never answer READY. One
+// batch spends at most DialTimeout + WriteTimeout: the first dial uses the
+// DialTimeout, the second the rest of the call, and the third is not
+// dialed at all in this call (it is, in the next).
+func TestSocketOutputCallBound(t *testing.T) {
+	eps := []Endpoint{hostile(t, func(net.Conn) {}), hostile(t, func(net.Conn) {}), hostile(t, func(net.Conn) {})}
+	clock := &fakeClock{time.Unix(1000, 0)}
+	s, err := NewSocketOutput(SocketOutputConfig{
+		Endpoints: eps, Now: clock.now,
+		Socket: SocketConfig{DialTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteBatch(batchOf(seqFrames(0, 10))); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("WriteBatch: %v", err)
+	}
+	if n := soCounter(s, "socket_dial_failures"); n < 1 || n > 2 || !s.rx[2].nextDial.IsZero() {
+		t.Fatalf("%d dial failures, third receiver dialed: %v", n, !s.rx[2].nextDial.IsZero())
+	}
+	if err := s.WriteBatch(batchOf(seqFrames(0, 10))); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("WriteBatch: %v", err)
+	}
+	if s.rx[2].nextDial.IsZero() {
+		t.Fatal("the third receiver was not dialed by the next batch")
+	}
+}
