@@ -21,13 +21,6 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-// logLines collects what a SocketOutput logs.
-type logLines struct{ lines []string }
-
-func (l *logLines) logf(format string, args ...any) {
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
 func soCounter(s *SocketOutput, name string) uint64 {
 	var v uint64
 	found := false
