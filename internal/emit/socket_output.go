@@ -257,7 +257,7 @@ func (s *SocketOutput) WriteBatch(b []byte) error {
 	}
 	s.stats.AddDropped(DropDisconnected, frames)
 	s.stats.SetState(StateDown)
-	s.noReceiver("dropping frames until one is back")
+	s.noReceiver("frames are dropped (disconnected)")
 	return ErrNotConnected
 }
 
@@ -568,7 +568,7 @@ func (s *SocketOutput) toSpool(b []byte, frames uint64) error {
 		s.spoolFailing = false
 		s.logf("emit: spool %s: writing again", s.cfg.SpoolDir)
 	}
-	s.noReceiver("spooling to " + s.cfg.SpoolDir)
+	s.noReceiver("frames are spooled to " + s.cfg.SpoolDir)
 	return nil
 }
 
@@ -577,7 +577,11 @@ func (s *SocketOutput) noReceiver(what string) {
 	s.stats.SetState(StateDown)
 	if s.outCond == condUp {
 		s.outCond = condDial
-		s.logf("emit: no dnstap receiver reachable: %s", what)
+		who := "the receiver"
+		if len(s.rx) > 1 {
+			who = "a receiver"
+		}
+		s.logf("emit: no dnstap receiver reachable: %s until %s is back", what, who)
 	}
 }
 
