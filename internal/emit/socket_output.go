@@ -241,9 +241,11 @@ func (s *SocketOutput) WriteBatch(b []byte) error {
 	if s.spool != nil && s.spool.frames > 0 {
 		// Four times what a batch brings: the backlog shrinks
 		// quickly while live batches wait at most a few writes.
-		s.drain(deadline, 4*max(len(b), spoolChunk))
+		sent := s.drain(deadline, 4*max(len(b), spoolChunk))
 		if s.spool.frames > 0 {
-			return s.toSpool(b, CountFrames(b))
+			// Catching up (something was sent) is not an outage:
+			// b waits its turn either way.
+			return s.toSpool(b, CountFrames(b), sent == 0)
 		}
 	}
 	rest := s.send(b, deadline)
@@ -253,7 +255,7 @@ func (s *SocketOutput) WriteBatch(b []byte) error {
 	}
 	frames := CountFrames(rest)
 	if s.spool != nil {
-		return s.toSpool(rest, frames)
+		return s.toSpool(rest, frames, true)
 	}
 	s.stats.AddDropped(DropDisconnected, frames)
 	s.stats.SetState(StateDown)
@@ -551,11 +553,11 @@ func (s *SocketOutput) jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(s.rnd.Int64N(int64(d/2)+1))
 }
 
-// toSpool appends frames no receiver took to the spool.
-func (s *SocketOutput) toSpool(b []byte, frames uint64) error {
+// toSpool appends frames to the spool: frames no receiver took (outage),
+// or live frames queued behind spooled ones while the spool drains.
+func (s *SocketOutput) toSpool(b []byte, frames uint64, outage bool) error {
 	err := s.spool.append(b, frames)
 	s.spoolGauges()
-	s.stats.SetState(StateDown)
 	if err != nil {
 		s.stats.SetError(err, s.now())
 		if !s.spoolFailing {
@@ -568,7 +570,9 @@ func (s *SocketOutput) toSpool(b []byte, frames uint64) error {
 		s.spoolFailing = false
 		s.logf("emit: spool %s: writing again", s.cfg.SpoolDir)
 	}
-	s.noReceiver("frames are spooled to " + s.cfg.SpoolDir)
+	if outage {
+		s.noReceiver("frames are spooled to " + s.cfg.SpoolDir)
+	}
 	return nil
 }
 
@@ -586,14 +590,16 @@ func (s *SocketOutput) noReceiver(what string) {
 }
 
 // drain sends the oldest spooled frames, up to budget bytes and until the
-// deadline, stopping at the first receiver failure.
-func (s *SocketOutput) drain(deadline time.Time, budget int) {
+// deadline, stopping at the first receiver failure. It returns the bytes
+// sent.
+func (s *SocketOutput) drain(deadline time.Time, budget int) int {
 	if !s.anyReceiver() {
 		// Reading the spool (and closing its open file) for nobody
 		// would only cost disk reads and small files.
-		return
+		return 0
 	}
-	for sent := 0; sent < budget && s.spool.frames > 0 && time.Now().Before(deadline); {
+	sent := 0
+	for sent < budget && s.spool.frames > 0 && time.Now().Before(deadline) {
 		chunk, err := s.spool.next()
 		if err != nil {
 			s.stats.SetError(err, s.now())
@@ -614,6 +620,7 @@ func (s *SocketOutput) drain(deadline time.Time, budget int) {
 		}
 	}
 	s.spoolGauges()
+	return sent
 }
 
 // anyReceiver reports whether a receiver is connected or may be dialed.

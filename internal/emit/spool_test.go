@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,8 +91,12 @@ func TestSpoolResume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Run 3: the receiver is up. The spool goes first, then live frames.
+	// Run 3: the receiver is up. The spool goes first, then live frames;
+	// a batch that waits behind the spool (2 MB, more than one call
+	// drains) is no outage: state up, nothing logged but the resumption.
 	rx := startCapture(t, ep, filepath.Join(dir, "rx.fstrm"))
+	var log logLines
+	cfg.Logf = log.logf
 	s, err = NewSocketOutput(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +104,16 @@ func TestSpoolResume(t *testing.T) {
 	if st := s.Stats(); st.Spooled() != 7700 {
 		t.Fatalf("run 3 at open: spooled %d, want 7700 (8000 less the 300 sent)", st.Spooled())
 	}
-	writeBatches(t, s, frames[8000:], 500)
+	writeBatches(t, s, frames[8000:8500], 500)
+	if st := s.Stats(); st.State() != StateUp || st.Spooled() == 0 {
+		t.Fatalf("catching up: state %v, spooled %d", st.State(), st.Spooled())
+	}
+	writeBatches(t, s, frames[8500:], 500)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if len(log.lines) != 1 || !strings.Contains(log.lines[0], "resuming 7700 frames") {
+		t.Fatalf("run 3 logged %q, want only the resumption", log.lines)
 	}
 	got := seqOf(t, rx.stop())
 	if want := seqOf(t, frames[300:]); !slices.Equal(got, want) {
