@@ -17,7 +17,15 @@
 // queue drops; for file input (QueueConfig.Block) they wait, so nothing is
 // lost offline. Outputs: FileOutput (fileout.go: rotation, reopen, disk
 // full), Counted around a FileWriter (fstrm.go) or tapfile.TextWriter on
-// stdout, and the socket output (socket.go).
+// stdout, and SocketOutput.
+//
+// SocketOutput (socket_output.go) is the Output for Frame Streams
+// receivers: one or several unix or TCP endpoints (TLS from tls.go), failover
+// or round-robin, redial with jittered capped backoff, every call bounded by
+// one dial and one write timeout, and an on-disk spool of Frame Streams files
+// (spool.go) for what no receiver takes. It accounts for every frame in its
+// OutputStats; what the kernel still held when a receiver died is estimated
+// from SIOCOUTQ (sys_linux.go), since Frame Streams has no acknowledgements.
 //
 // Nothing on the per-message path allocates. Decoding dnstap for people
 // (text output, `sensor read`, `sensor compare`) lives in package tapfile,
