@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 	framestream "github.com/farsightsec/golang-framestream"
 )
 
@@ -637,4 +638,19 @@ func (s *SocketOutput) anyReceiver() bool {
 func (s *SocketOutput) spoolGauges() {
 	s.ext[soSpoolFrames].Store(s.spool.frames)
 	s.ext[soSpoolBytes].Store(uint64(s.spool.bytes))
+}
+
+var socketOutputCounterKinds = [numSocketOutputCounters]stat.Kind{
+	soConnects: stat.Activity, soDialFailures: stat.Error, soDisconnects: stat.Error,
+	soWriteTimeouts: stat.Error, soFailovers: stat.Activity, soBytesWritten: stat.Activity,
+	soInFlightBytes: stat.Drop, soInFlightFrames: stat.Drop,
+	soSpoolResumed: stat.Activity, soSpoolFrames: stat.Activity, soSpoolBytes: stat.Activity,
+}
+
+// EachKind calls fn for the counters of Each with their kinds, for the
+// summary and the metrics.
+func (s *SocketOutput) EachKind(fn func(name string, k stat.Kind, v uint64)) {
+	for i := range s.ext {
+		fn(socketOutputCounterNames[i], socketOutputCounterKinds[i], s.ext[i].Load())
+	}
 }
