@@ -1,21 +1,27 @@
 package analyze
 
 import (
-	"hash/maphash"
 	"math"
 	"math/bits"
 	"net/netip"
 	"sort"
 )
 
-// seed is fixed per process: sketches are never saved, only their results.
-var seed = maphash.MakeSeed()
-
-func hashBytes(b []byte) uint64 { return maphash.Bytes(seed, b) }
+// hashBytes is FNV-1a (64-bit) finished with mix64: fixed, not seeded per
+// process, so that the same input always gives the same estimates and the
+// same alerts (a replayed file raises what the live run raised).
+func hashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return mix64(h)
+}
 
 func hashAddr(a netip.Addr) uint64 {
 	v := a.As16()
-	return maphash.Bytes(seed, v[:])
+	return hashBytes(v[:])
 }
 
 // mix64 spreads a hash again (splitmix64 finaliser), for the second and
