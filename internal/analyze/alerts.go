@@ -250,8 +250,8 @@ func (e *AlertEngine) Handle(m *Msg) {
 	if d.QDCount == 0 || (!e.rules.Enabled[RuleTunnel] && !e.rules.Enabled[RuleNewDomain]) {
 		return
 	}
-	reg := RegisteredDomain(d.Name)
-	if e.rules.Enabled[RuleNewDomain] && HasRegisteredDomain(d.Name) && !e.rules.Baseline.HasDomain(reg) {
+	reg, hasReg := m.Registered()
+	if e.rules.Enabled[RuleNewDomain] && hasReg && !e.rules.Baseline.HasDomain(reg) {
 		e.alert = Alert{Rule: RuleNewDomain, Domain: reg, Name: d.Name}
 		e.fire(c, t)
 	}

@@ -141,10 +141,10 @@ func (bb *BaselineBuilder) Add(m *Msg) {
 		return
 	}
 	bb.clients.Add(m.QueryAddr, 1)
-	if m.DNS.QDCount == 0 || !HasRegisteredDomain(m.DNS.Name) {
+	reg, ok := m.Registered()
+	if m.DNS.QDCount == 0 || !ok {
 		return
 	}
-	reg := RegisteredDomain(m.DNS.Name)
 	if _, ok := bb.domains[string(reg)]; !ok {
 		if len(bb.domains) >= baselineMaxDomains {
 			bb.truncated = true

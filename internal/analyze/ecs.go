@@ -151,8 +151,7 @@ func AppendECS(b []byte, m *Msg) []byte {
 		b = append(b, `","class":"`...)
 		b = appendClassName(b, d.QClass)
 		b = append(b, '"')
-		if HasRegisteredDomain(d.Name) {
-			reg := RegisteredDomain(d.Name)
+		if reg, ok := m.Registered(); ok {
 			b = append(b, `,"registered_domain":`...)
 			b = appendJSONString(b, reg)
 			if sub := Subdomain(d.Name, reg); len(sub) > 0 {

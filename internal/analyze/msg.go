@@ -46,6 +46,51 @@ type Msg struct {
 	// response_message of a response type.
 	Wire []byte
 	DNS  DNS
+
+	regState int8 // 0 not computed for this message, 1 has a registered domain, -1 has none
+	regLen   int16
+	regCache *regCache
+}
+
+// regCache remembers the registered domain length of recently seen names
+// (direct-mapped by name hash): the Public Suffix lookup allocates an error
+// for every name (x/net's publicsuffix tries netip.ParseAddr first), and
+// names repeat, so in steady state the lookup is skipped.
+type regCache struct {
+	keys [regCacheSize]uint64
+	lens [regCacheSize]int16 // len of the registered domain, -1 for none
+}
+
+const regCacheSize = 4096
+
+// Registered returns the registered domain of the question's name (a
+// subslice of DNS.Name) and whether it has one, computed once per message.
+func (m *Msg) Registered() ([]byte, bool) {
+	name := m.DNS.Name
+	if m.regState == 0 {
+		if m.regCache == nil {
+			m.regCache = new(regCache)
+		}
+		h := hashBytes(name) | 1 // never 0, the empty slot
+		i := h & (regCacheSize - 1)
+		if m.regCache.keys[i] == h {
+			m.regLen = m.regCache.lens[i]
+		} else {
+			m.regLen = -1
+			if HasRegisteredDomain(name) {
+				m.regLen = int16(len(RegisteredDomain(name)))
+			}
+			m.regCache.keys[i], m.regCache.lens[i] = h, m.regLen
+		}
+		m.regState = 1
+		if m.regLen < 0 {
+			m.regState = -1
+		}
+	}
+	if m.regState < 0 {
+		return name, false
+	}
+	return name[len(name)-int(m.regLen):], true
 }
 
 // DNS is the part of a DNS message the analyses use.
@@ -117,8 +162,9 @@ func (m *Msg) ClientFacing() bool {
 func (m *Msg) Decode(frame []byte) error {
 	names := m.DNS.names[:0]
 	answers := m.DNS.Answers[:0]
+	cache := m.regCache
 	*m = Msg{}
-	m.DNS.names, m.DNS.Answers = names, answers
+	m.DNS.names, m.DNS.Answers, m.regCache = names, answers, cache
 	var msg []byte
 	var isMessage bool
 	for len(frame) > 0 {

@@ -33,8 +33,8 @@ func HasRegisteredDomain(name []byte) bool {
 		return false
 	}
 	s := unsafe.String(unsafe.SliceData(name), len(name))
-	_, err := publicsuffix.EffectiveTLDPlusOne(s)
-	return err == nil
+	d, err := publicsuffix.EffectiveTLDPlusOne(s)
+	return err == nil && len(d) > 0
 }
 
 // Subdomain is the part of name left of its registered domain, without the
