@@ -108,14 +108,16 @@ type Report struct {
 	bad                        [3]uint64 // not dnstap, no message, DNS does not parse
 	first, last                int64
 
-	volWidth int64 // ns per bucket
-	volQ     map[int64]uint64
-	volR     map[int64]uint64
+	volWidth     int64 // ns per bucket
+	volQ         map[int64]uint64
+	volR         map[int64]uint64
+	volLo, volHi int64 // bucket range held, valid when volAny
+	volAny       bool
 
 	rcodes     [4096]uint64
 	qtypes     map[uint16]uint64
 	qtypeOther uint64
-	transports map[string]uint64
+	transports [len(protoNames)][2]uint64 // by dnstap SocketProtocol (0: other) and family
 
 	clients   *TopK[netip.Addr, struct{}]
 	names     *TopK[uint64, string]
@@ -151,7 +153,6 @@ func NewReport(opt ReportOptions) *Report {
 		volQ:        make(map[int64]uint64),
 		volR:        make(map[int64]uint64),
 		qtypes:      make(map[uint16]uint64),
-		transports:  make(map[string]uint64),
 		clients:     NewTopK[netip.Addr, struct{}](reportTopCap),
 		names:       NewTopK[uint64, string](reportTopCap),
 		nxClients:   NewTopK[netip.Addr, nxData](reportTopCap),
@@ -196,7 +197,7 @@ func (r *Report) AddFrame(m *Msg, frame []byte) error {
 	return err
 }
 
-var protoNames = [...]string{"", "udp", "tcp", "dot", "doh", "dnscrypt-udp", "dnscrypt-tcp", "doq"}
+var protoNames = [...]string{"other", "udp", "tcp", "dot", "doh", "dnscrypt-udp", "dnscrypt-tcp", "doq"}
 
 // Add counts one decoded message.
 func (r *Report) Add(m *Msg) {
@@ -208,16 +209,15 @@ func (r *Report) Add(m *Msg) {
 		r.last = max(r.last, t)
 		r.addVolume(t, m.IsQuery())
 	}
-	tr := "other"
-	if int(m.Protocol) < len(protoNames) && m.Protocol != 0 {
-		tr = protoNames[m.Protocol]
+	p := 0
+	if int(m.Protocol) < len(protoNames) {
+		p = int(m.Protocol)
 	}
+	fam := 0
 	if m.Family == 2 {
-		tr += "/ipv6"
-	} else {
-		tr += "/ipv4"
+		fam = 1
 	}
-	r.transports[tr]++
+	r.transports[p][fam]++
 	client := m.QueryAddr
 	d := &m.DNS
 	if m.IsQuery() {
@@ -363,10 +363,15 @@ func (r *Report) addVolume(t int64, query bool) {
 	} else {
 		r.volR[b]++
 	}
-	for r.volSpan() > reportBuckets {
+	if !r.volAny {
+		r.volLo, r.volHi, r.volAny = b, b, true
+	}
+	r.volLo, r.volHi = min(r.volLo, b), max(r.volHi, b)
+	for r.volHi-r.volLo+1 > reportBuckets {
 		r.volWidth *= 2
 		r.volQ = rebucket(r.volQ)
 		r.volR = rebucket(r.volR)
+		r.volLo, r.volHi = floorDiv(r.volLo, 2), floorDiv(r.volHi, 2)
 	}
 }
 
@@ -376,27 +381,6 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-func (r *Report) volSpan() int64 {
-	lo, hi := r.volRange()
-	return hi - lo + 1
-}
-
-func (r *Report) volRange() (lo, hi int64) {
-	first := true
-	for _, m := range []map[int64]uint64{r.volQ, r.volR} {
-		for k := range m {
-			if first || k < lo {
-				lo = k
-			}
-			if first || k > hi {
-				hi = k
-			}
-			first = false
-		}
-	}
-	return lo, hi
 }
 
 func rebucket(m map[int64]uint64) map[int64]uint64 {
@@ -482,8 +466,8 @@ func (r *Report) Result() *Result {
 	}
 	// Volume.
 	res.Volume.BucketSeconds = float64(r.volWidth) / 1e9
-	if len(r.volQ)+len(r.volR) > 0 {
-		lo, hi := r.volRange()
+	if r.volAny {
+		lo, hi := r.volLo, r.volHi
 		res.Volume.Start = fmtTime(lo * r.volWidth)
 		for b := lo; b <= hi; b++ {
 			res.Volume.Queries = append(res.Volume.Queries, r.volQ[b])
@@ -501,8 +485,12 @@ func (r *Report) Result() *Result {
 	if r.qtypeOther > 0 {
 		res.QTypes = append(res.QTypes, Count{Name: "other", Count: r.qtypeOther})
 	}
-	for tr, c := range r.transports {
-		res.Transports = append(res.Transports, Count{Name: tr, Count: c})
+	for p, byFam := range r.transports {
+		for fam, c := range byFam {
+			if c > 0 {
+				res.Transports = append(res.Transports, Count{Name: protoNames[p] + [2]string{"/ipv4", "/ipv6"}[fam], Count: c})
+			}
+		}
 	}
 	sortCounts(res.Rcodes)
 	sortCounts(res.QTypes)
