@@ -533,6 +533,17 @@ func appendRData(dst, msg []byte, off, n int, rr *RR) []byte {
 			return out
 		}
 		dst = dst[:start]
+	case rr.Type == TypeSRV && n >= 7:
+		start := len(dst)
+		for i := 0; i < 6; i += 2 {
+			dst = appendUint(dst, uint64(binary.BigEndian.Uint16(rd[i:])))
+			dst = append(dst, ' ')
+		}
+		out, _, ok := appendName(dst, msg, off+6, true)
+		if ok {
+			return out
+		}
+		dst = dst[:start]
 	case rr.Type == TypeTXT:
 		start := len(dst)
 		for i := 0; i < len(rd); {

@@ -22,6 +22,7 @@ func TestDecode(t *testing.T) {
 		{"A", mkTxn(c, tStart, "WWW.Example.COM", dns.TypeA, 0, mustRR(t, "www.example.com. 300 IN A 203.0.113.1"), mustRR(t, "www.example.com. 300 IN A 203.0.113.2"))},
 		{"AAAA v6 client", mkTxn(netip.MustParseAddrPort("[2001:db8::7]:5353"), tStart, "v6.example.org", dns.TypeAAAA, 0, mustRR(t, "v6.example.org. 60 IN AAAA 2001:db8::1"))},
 		{"CNAME chain", mkTxn(c, tStart, "cdn.example.com", dns.TypeA, 0, mustRR(t, "cdn.example.com. 60 IN CNAME edge.example.net."), mustRR(t, "edge.example.net. 20 IN A 192.0.2.9"))},
+		{"SRV", mkTxn(c, tStart, "_ldap._tcp.corp.example", dns.TypeSRV, 0, mustRR(t, "_ldap._tcp.corp.example. 300 IN SRV 0 5 389 dc1.corp.example."))},
 		{"MX", mkTxn(c, tStart, "example.org", dns.TypeMX, 0, mustRR(t, "example.org. 300 IN MX 10 mx.example.org."))},
 		{"TXT", mkTxn(c, tStart, "t.exfil.example", dns.TypeTXT, 0, mustRR(t, `t.exfil.example. 0 IN TXT "abc\"def" "two"`))},
 		{"NXDOMAIN", mkTxn(c, tStart, "nope.example.com", dns.TypeA, dns.RcodeNameError)},
