@@ -202,3 +202,27 @@ func TestReportUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestReportServerDnstap: the report reads servers' own dnstap files (BIND
+// and Unbound, resolver and client types) and accounts for every frame.
+func TestReportServerDnstap(t *testing.T) {
+	var files []string
+	var want uint64
+	for _, name := range []string{"lab_bind_udp.bind.dnstap", "lab_realworld_unbound_udp.unbound.dnstap"} {
+		path := filepath.Join(testenv.RepoRoot(), "testdata", "pcaps", name)
+		files = append(files, path)
+		var out, errb bytes.Buffer
+		if code := run([]string{"read", path}, &out, &errb); code != exitOK {
+			t.Fatalf("read %s: %s", name, errb.String())
+		}
+		want += uint64(strings.Count(out.String(), "\n"))
+	}
+	var res analyze.Result
+	runJSON(t, &res, append([]string{"report", "--format", "json"}, files...)...)
+	if res.Frames != want || res.Queries+res.Responses != want || res.Undecoded != (analyze.Undecoded{}) {
+		t.Errorf("frames %d (queries %d, responses %d, undecoded %+v), want %d", res.Frames, res.Queries, res.Responses, res.Undecoded, want)
+	}
+	if len(res.TopClients) == 0 || len(res.Latency) == 0 {
+		t.Errorf("no clients or latency from servers' dnstap: %+v %+v", res.TopClients, res.Latency)
+	}
+}
