@@ -167,7 +167,9 @@ func (o *AlertOutput) Engine() *AlertEngine { return o.e }
 
 // ECSOutput is an ECSWriter as an emit.Output: frames written are
 // delivered; after a write error the batch's frames are dropped
-// (write_error) and the error is returned once per batch.
+// (write_error) and the error is returned once per batch. Events still in
+// the writer's 64 KiB buffer when the file fails were counted delivered
+// and are lost with it.
 type ECSOutput struct {
 	w     *ECSWriter
 	c     io.Closer
