@@ -9,13 +9,13 @@ BIN       := bin/sensor
 # real dnstap readers reading ours, and the lab tools (namespaces, capture, replay).
 DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
              golang-github-dnstap-golang-dnstap-cli tcpdump tshark wireshark-common tcpreplay \
-             iproute2 ethtool libpcap-dev dnsperf
+             iproute2 ethtool libpcap-dev dnsperf chromium
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
+FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf ./internal/analyze
 
 .PHONY: all build demo test unit e2e replay replay-smoke deps bench bench-naive fuzz fuzz-short lint golden clean
 
