@@ -113,7 +113,7 @@ const (
 	Filled                        // sensor frames written for WireOnly messages (merge mode)
 	FilledTooLarge                // wire-only frames too large to carry the mark; not written
 	ReleasedEarly                 // frames released before their window ended because the table was full
-	Clamped                       // frames whose time was outside the window around their arrival (clock skew, late delivery)
+	Clamped                       // frames whose time was over half a window before their arrival or a window after it (clock skew, late delivery)
 	FramesOut                     // frames handed to each downstream output
 	OutputErrors                  // failed downstream batch writes
 	numCounters
@@ -303,20 +303,22 @@ func (m *Merger) eachFrame(b []byte, fn func([]byte)) uint64 {
 }
 
 // releaseKey is the time a frame is ordered and released by: its own
-// message time, kept within a window of its arrival so that a wrong clock
-// neither holds it for ever nor releases it before its partner can come.
+// message time, kept near its arrival so that a wrong clock neither holds
+// it for ever nor releases it before its partner can come. A frame that
+// arrives late (its time more than half a window past) still waits half a
+// window for its partner, which may be as late.
 func (m *Merger) releaseKey(msg *Message, now int64) int64 {
 	if !msg.HasTime {
 		return now
 	}
 	ts := msg.Time
-	if ts < now-m.window {
+	if lo := now - m.window/2; ts < lo {
 		m.stats.c[Clamped].Add(1)
-		return now - m.window
+		return lo
 	}
-	if ts > now+m.window {
+	if hi := now + m.window; ts > hi {
 		m.stats.c[Clamped].Add(1)
-		return now + m.window
+		return hi
 	}
 	return ts
 }

@@ -105,10 +105,9 @@ func (t *table) insert(frame []byte, m *Message, h uint64, ts int64, server, cha
 	t.free = t.free[:len(t.free)-1]
 	e := &t.slots[i]
 	e.frame = append(e.frame[:0], frame...)
-	// Re-parse so that the message's slices alias the owned copy; the frame
-	// parsed before, so this cannot fail.
-	_ = e.msg.Parse(e.frame)
-	e.msg.Time, e.msg.HasTime = m.Time, m.HasTime
+	e.msg = *m
+	e.msg.Wire = rebase(m.Wire, frame, e.frame)
+	e.msg.Extra = rebase(m.Extra, frame, e.frame)
 	e.ts, e.hash, e.server, e.matched = ts, h, server, matched
 	t.seq++
 	e.seq = t.seq
@@ -227,4 +226,15 @@ func (t *table) down(j int) {
 		t.swap(c, j)
 		j = c
 	}
+}
+
+// rebase returns the part of to that sub is of from. Parse slices its
+// fields out of the frame with two-index slices, so a field's offset is
+// the difference of the capacities.
+func rebase(sub, from, to []byte) []byte {
+	if sub == nil {
+		return nil
+	}
+	off := cap(from) - cap(sub)
+	return to[off : off+len(sub) : off+len(sub)]
 }
