@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +125,64 @@ func bidiFrames(t *testing.T, b []byte) [][]byte {
 func TestLabBINDMerge(t *testing.T) {
 	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
 	l := lab.New(t)
+	ls := startLabSide(t)
+	wc := startWireCapture(t, l.Server, l.ServerIf)
+	named := lab.StartNamedSocket(t, l.Server, lab.ServerV4, lab.ServerV6, ls.serverSock)
+	queries := writeQueries(t, []string{"www." + lab.ZoneAuth + " A", "www." + lab.ZoneAuth + " AAAA",
+		"txt." + lab.ZoneAuth + " TXT", "nope." + lab.ZoneAuth + " A", lab.ZoneAuth + " MX", lab.ZoneAuth + " SOA"})
+	perf := l.Client.Run(t, dnsperf, "-s", lab.ServerV4.String(), "-d", queries, "-l", labPerfSeconds, "-c", "4")
+	t.Logf("dnsperf: %s", perfSummary(string(perf)))
+	named.StopSocket(t)
+	pcap := wc.stop(t)
+	server := ls.tee.frames(t)
+	wire := wireFrames(t, pcap, emit.Config{Servers: servers(emit.RoleAuthoritative, lab.ServerV4.String(), lab.ServerV6.String())})
+	checkLab(t, "BIND", ls.m, ls.r, server, wire)
+}
+
+// TestLabUnboundMerge is the same with Unbound, role recursive, both legs:
+// clients ask Unbound for names it does not have, Unbound forwards each to
+// BIND, and its dnstap of both (client and forwarder messages, the latter
+// without a source address) goes to the Receiver. The wire is Unbound's
+// link on the switch.
+func TestLabUnboundMerge(t *testing.T) {
+	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
+	s := lab.NewSPAN(t)
+	lab.StartNamed(t, s.Auth, lab.ServerV4, lab.ServerV6)
+	ls := startLabSide(t)
+	wc := startWireCapture(t, s.Switch, s.Ports["res"])
+	ub := lab.StartUnboundSocket(t, s.Resolver, []netip.Addr{lab.ServerV4, lab.ServerV6}, ls.serverSock, lab.ResolverV4, lab.ResolverV6)
+	// Distinct names, so that every client query but the repeated local
+	// one makes Unbound ask BIND (NXDOMAIN, cached after).
+	var qs []string
+	for i := range labUnboundNames {
+		qs = append(qs, fmt.Sprintf("n%d.%s A", i, lab.ZoneAuth), lab.NameLocal+" A")
+	}
+	perf := s.Client.Run(t, dnsperf, "-s", lab.ResolverV4.String(), "-d", writeQueries(t, qs), "-n", "1", "-c", "4", "-q", "200")
+	t.Logf("dnsperf: %s", perfSummary(string(perf)))
+	ub.StopSocket(t)
+	pcap := wc.stop(t)
+	server := ls.tee.frames(t)
+	wire := wireFrames(t, pcap, emit.Config{
+		Servers:    servers(emit.RoleRecursive, lab.ResolverV4.String(), lab.ResolverV6.String()),
+		Forwarders: prefixes(lab.ServerV4.String(), lab.ServerV6.String()),
+	})
+	checkLab(t, "Unbound", ls.m, ls.r, server, wire)
+}
+
+// labUnboundNames is how many distinct names the Unbound lab asks for.
+const labUnboundNames = 20000
+
+// labSide is the sensor's end of a lab: a Receiver behind a tee, feeding
+// a merge-mode Merger.
+type labSide struct {
+	serverSock string // where the server sends its dnstap (the tee)
+	tee        *tee
+	r          *Receiver
+	m          *Merger
+}
+
+func startLabSide(t *testing.T) *labSide {
+	t.Helper()
 	// Not under t.TempDir, whose parents are 0700 root: named, as the bind
 	// user, must reach the socket.
 	dir, err := os.MkdirTemp("", "merge-lab-")
@@ -134,65 +194,84 @@ func TestLabBINDMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log logLines
-	r := NewReceiver(ReceiverConfig{Logf: log.logf, SocketMode: 0o600})
+	ls := &labSide{serverSock: filepath.Join(dir, "server.sock"), r: NewReceiver(ReceiverConfig{Logf: log.logf, SocketMode: 0o600})}
 	recvSock := filepath.Join(dir, "receiver.sock")
-	if _, err := r.Listen("unix:" + recvSock); err != nil {
+	if _, err := ls.r.Listen("unix:" + recvSock); err != nil {
 		t.Fatal(err)
 	}
-	tap := startTee(t, filepath.Join(dir, "named.sock"), recvSock)
-	out := &memOutput{}
+	ls.tee = startTee(t, ls.serverSock, recvSock)
 	// A window longer than the run: nothing is released before Close, so
 	// the counts are those of the two whole streams, exactly comparable
 	// with sensor compare. (TestWindow covers release within a window.)
-	m, err := New(Config{Outputs: []emit.Output{out}, Window: time.Hour, MaxEntries: 1 << 20})
+	ls.m, err = New(Config{Outputs: []emit.Output{&memOutput{}}, Window: time.Hour, MaxEntries: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Attach(r)
+	ls.m.Attach(ls.r)
+	return ls
+}
 
-	pcap := filepath.Join(t.TempDir(), "wire.pcap")
-	// tcpdump with a 256 MiB buffer (-B, in KiB): with lab.StartCapture's
-	// default 2 MiB it lost 10% of the packets at dnsperf's full speed
-	// here, and the wire is the truth this test measures BIND against.
+// wireCapture is tcpdump writing the wire's DNS packets to a pcap.
+type wireCapture struct {
+	p    *lab.Process
+	pcap string
+}
+
+func startWireCapture(t *testing.T, ns *lab.Netns, ifname string) *wireCapture {
+	t.Helper()
 	tcpdump := testenv.NeedTool(t, "tcpdump", "tcpdump")
-	capt := l.Server.Start(t, tcpdump, "-i", l.ServerIf, "-w", pcap, "-s", "0", "-n", "-Z", "root", "-B", "262144",
+	wc := &wireCapture{pcap: filepath.Join(t.TempDir(), "wire.pcap")}
+	// A 256 MiB buffer (-B, in KiB): with lab.StartCapture's default 2 MiB
+	// tcpdump lost 10% of the packets at dnsperf's full speed here, and
+	// the wire is the truth the server is measured against.
+	wc.p = ns.Start(t, tcpdump, "-i", ifname, "-w", wc.pcap, "-s", "0", "-n", "-Z", "root", "-B", "262144",
 		"udp port 53 or tcp port 53")
-	capt.WaitFor(t, "listening on", time.Minute)
-	named := lab.StartNamedSocket(t, l.Server, lab.ServerV4, lab.ServerV6, filepath.Join(dir, "named.sock"))
-	queries := filepath.Join(t.TempDir(), "queries.txt")
-	qs := strings.Join([]string{"www." + lab.ZoneAuth + " A", "www." + lab.ZoneAuth + " AAAA",
-		"txt." + lab.ZoneAuth + " TXT", "nope." + lab.ZoneAuth + " A", lab.ZoneAuth + " MX", lab.ZoneAuth + " SOA"}, "\n") + "\n"
-	if err := os.WriteFile(queries, []byte(qs), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	perf := l.Client.Run(t, dnsperf, "-s", lab.ServerV4.String(), "-d", queries, "-l", labPerfSeconds, "-c", "4")
-	t.Logf("dnsperf: %s", perfSummary(string(perf)))
-	named.StopSocket(t)
+	wc.p.WaitFor(t, "listening on", time.Minute)
+	return wc
+}
+
+func (wc *wireCapture) stop(t *testing.T) string {
+	t.Helper()
 	// tcpdump hands the ring's last block over on its timeout (1 s) and
 	// leaves at once on SIGINT: give it the time (as lab.Capture does).
 	time.Sleep(2 * time.Second)
-	if err := capt.Stop(syscall.SIGINT); err != nil {
-		t.Fatalf("tcpdump: %v: %s", err, capt.Stderr())
+	if err := wc.p.Stop(syscall.SIGINT); err != nil {
+		t.Fatalf("tcpdump: %v: %s", err, wc.p.Stderr())
 	}
-	server := tap.frames(t)
-	t.Logf("tcpdump: %s", lastLines(capt.Stderr(), 3))
+	t.Logf("tcpdump: %s", lastLines(wc.p.Stderr(), 3))
+	return wc.pcap
+}
 
-	// The wire side, through the sensor's own pipeline, into the Merger as
-	// the sensor's output queue hands it (batches of whole frames).
-	wire := wireFrames(t, pcap, emit.Config{Servers: servers(emit.RoleAuthoritative, lab.ServerV4.String(), lab.ServerV6.String())})
+func writeQueries(t *testing.T, lines []string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "queries.txt")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkLab feeds the wire's frames to the Merger that took the server's
+// stream from the Receiver, closes it, and checks both against `sensor
+// compare` of the tee's copy of the server's stream and the wire: merge
+// mode live, verify mode on the same two streams after.
+func checkLab(t *testing.T, name string, m *Merger, r *Receiver, server, wire [][]byte) {
+	t.Helper()
+	// The wire side into the Merger as the sensor's output queue hands it
+	// (batches of whole frames).
 	bw := emit.NewBatchFrameWriter(m)
 	for _, f := range wire {
 		must(t, bw.WriteFrame(f))
 	}
 	must(t, bw.Close()) // the last batch, then the Merger's Close
-	rep, err := emit.Compare(fileOf(t, server), fileOf(t, wire), emit.CompareOptions{NameA: "BIND", NameB: "wire", MaxListed: 5})
+	out := m.cfg.Outputs[0].(*memOutput)
+	rep, err := emit.Compare(fileOf(t, server), fileOf(t, wire), emit.CompareOptions{NameA: name, NameB: "wire", MaxListed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	shortfall, serverOnly := len(rep.OnlyB), len(rep.OnlyA)
-	t.Logf("wire %d messages, BIND %d: shortfall %d (%.2f%%), server only %d, matched %d (%v)",
-		len(wire), len(server), shortfall, 100*float64(shortfall)/float64(len(wire)), serverOnly, rep.Matched, rep.Excused)
-
+	t.Logf("wire %d messages, %s %d: shortfall %d (%.2f%%), server only %d, matched %d exact, %v",
+		len(wire), name, len(server), shortfall, 100*float64(shortfall)/float64(len(wire)), serverOnly, rep.Matched, rep.Excused)
 	rs := r.Stats()
 	if rs.Get(FramesIn) != uint64(len(server)) || rs.Get(FramesQueueFull) != 0 || rs.Get(ConnsClean) != rs.Get(Connections) {
 		t.Fatalf("receiver: %d frames in (tee saw %d), %d dropped, %d of %d connections ended with STOP",
@@ -209,7 +288,7 @@ func TestLabBINDMerge(t *testing.T) {
 	t.Logf("merge: both %d, server only %d, wire only %d, filled %d; skew median %v, max %v over %d pairs",
 		got[0], got[1], got[2], got[3], sk.Median, sk.MaxAbs, sk.Pairs)
 	for _, iv := range m.History() {
-		t.Logf("  %s: both %d, wire only %d (BIND dropped %.2f%%)", iv.Start.Format("15:04:05"), iv.Both, iv.WireOnly, 100*iv.ServerDropRate())
+		t.Logf("  %s: both %d, wire only %d (%s dropped %.2f%%)", iv.Start.Format("15:04:05"), iv.Both, iv.WireOnly, name, 100*iv.ServerDropRate())
 	}
 
 	// Verify mode on the same two streams: the shortfall within ±0.

@@ -50,16 +50,17 @@ func ParseMode(s string) (Mode, error) {
 // Defaults for Config's zero values.
 const (
 	// DefaultWindow is how long a frame waits for its partner, in message
-	// time. Both sides come late by up to a flush interval: the sensor's
-	// output queue flushes every second (emit.DefaultFlushInterval), BIND's
-	// and Unbound's fstrm writers about every second too. Five seconds
-	// leaves room for both and for a loaded machine.
-	DefaultWindow = 5 * time.Second
+	// time. Both sides come late by up to a flush interval (the sensor's
+	// output queue flushes every second, BIND's and Unbound's fstrm writers
+	// about as often), and BIND's own times lag the wire under load: in the
+	// lab at 70,000 queries/s its dnstap times were up to 3.7 s before the
+	// capture's (median 2.8 s; Unbound's: 17 µs). Ten seconds covers both.
+	DefaultWindow = 10 * time.Second
 	// DefaultMaxEntries bounds the frames held in the window. Every server
 	// frame is held for the window, so this is the rate × window the table
-	// carries without releasing early: 50,000 messages/s for 5 s. At a few
-	// hundred bytes a frame that is some 100 MB at worst.
-	DefaultMaxEntries = 1 << 18
+	// carries without releasing early: 50,000 messages/s for 10 s. At a few
+	// hundred bytes a frame, some 150 MB at worst.
+	DefaultMaxEntries = 1 << 19
 	// historyLen × HistoryInterval is the span of History.
 	historyLen = 60
 	// DefaultHistoryInterval is the length of one History bucket.
