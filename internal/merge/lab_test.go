@@ -199,6 +199,9 @@ func checkLab(t *testing.T, name string, m *Merger, r *Receiver, server, wire []
 	if got != want {
 		t.Fatalf("merge: both, server only, wire only, filled = %v; sensor compare says %v:\n%s", got, want, rep)
 	}
+	if c.Get(ReleasedEarly) != 0 {
+		t.Fatalf("%d frames released early: the table is too small for the run", c.Get(ReleasedEarly))
+	}
 	checkMerged(t, ModeMerge, out.all(), server, wire, c)
 	sk := m.Skew()
 	t.Logf("merge: both %d, server only %d, wire only %d, filled %d; skew median %v, max %v over %d pairs",

@@ -20,7 +20,9 @@ const (
 	// message the server's stream lacks, the sensor's frame marked with
 	// FilledMark.
 	ModeMerge Mode = iota
-	// ModeVerify writes the server's frames unchanged and only counts.
+	// ModeVerify writes the server's frames unchanged and only counts. The
+	// frames are held for the window as in ModeMerge (their partner may
+	// come later), so the output lags by the window in both modes.
 	ModeVerify
 )
 
@@ -249,7 +251,12 @@ func New(cfg Config) (*Merger, error) {
 	return m, nil
 }
 
-// Stats returns the Merger's counters (server side, wire side, matches).
+// Stats returns the Merger's accounting as an emit.Output, for the wire
+// frames handed to it: each is Delivered when WriteBatch takes it (from
+// then on the Merger's counters say what became of it), or Dropped with
+// DropShutdown after Close. Encoded is for the caller (the Queue) to count.
+// The Merger itself counts Encoded on each downstream output for the
+// frames it hands that output.
 func (m *Merger) Stats() *emit.OutputStats { return &m.outStats }
 
 // Counters returns the matching counters; the pointer stays valid for the
