@@ -15,7 +15,7 @@ DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
+FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./internal/merge ./bpf
 
 .PHONY: all build demo test unit e2e replay deps bench bench-naive fuzz fuzz-short lint golden clean
 
