@@ -7,6 +7,8 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,9 +48,12 @@ type ReceiverConfig struct {
 	Batches, BatchSize int
 	// MaxConns bounds simultaneous connections; more are refused, counted.
 	MaxConns int
-	// SocketMode is the unix socket's permission bits (default 0660: the
-	// server's user must be in the socket's group, or set 0666).
+	// SocketMode is the unix socket's permission bits (default 0660).
 	SocketMode os.FileMode
+	// SocketGroup, when set, is the unix socket's group (a name or a
+	// number): the server's, e.g. "bind", so that named, which drops to
+	// its own user, may connect to a socket the sensor created as root.
+	SocketGroup string
 	// Logf writes one line per connection event (connected, closed, refused,
 	// bad stream); nil means log.Printf.
 	Logf func(format string, args ...any)
@@ -202,7 +207,7 @@ func (r *Receiver) Listen(endpoint string) (net.Addr, error) {
 		return nil, fmt.Errorf("merge: listen %s: %w", endpoint, err)
 	}
 	if network == "unix" {
-		if err := os.Chmod(addr, r.cfg.SocketMode); err != nil {
+		if err := r.socketPerms(addr); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("merge: listen %s: %w", endpoint, err)
 		}
@@ -218,6 +223,26 @@ func (r *Receiver) Listen(endpoint string) (net.Addr, error) {
 	r.mu.Unlock()
 	go r.accept(ln)
 	return ln.Addr(), nil
+}
+
+// socketPerms sets the unix socket's mode and group.
+func (r *Receiver) socketPerms(path string) error {
+	if g := r.cfg.SocketGroup; g != "" {
+		gid, err := strconv.Atoi(g)
+		if err != nil {
+			grp, lerr := user.LookupGroup(g)
+			if lerr != nil {
+				return lerr
+			}
+			if gid, err = strconv.Atoi(grp.Gid); err != nil {
+				return err
+			}
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(path, r.cfg.SocketMode)
 }
 
 func (r *Receiver) accept(ln net.Listener) {

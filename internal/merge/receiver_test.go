@@ -9,9 +9,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,4 +302,35 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("ParseEndpoint(%q) = %q, %q, %v", tc.in, n, a, err)
 		}
 	}
+}
+
+// TestReceiverSocketPerms: the unix socket gets the configured mode and
+// group (here the test's own group, by number and by name).
+func TestReceiverSocketPerms(t *testing.T) {
+	gid := os.Getgid()
+	g, err := user.LookupGroupId(strconv.Itoa(gid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, group := range []string{strconv.Itoa(gid), g.Name} {
+		r := NewReceiver(ReceiverConfig{SocketMode: 0o620, SocketGroup: group})
+		p := filepath.Join(t.TempDir(), "s.sock")
+		if _, err := r.Listen("unix:" + p); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o620 || int(st.Gid) != gid {
+			t.Errorf("group %q: mode %v gid %d, want 0620 and %d", group, fi.Mode().Perm(), st.Gid, gid)
+		}
+		r.Close()
+	}
+	r := NewReceiver(ReceiverConfig{SocketGroup: "no-such-group-here"})
+	if _, err := r.Listen("unix:" + filepath.Join(t.TempDir(), "s.sock")); err == nil {
+		t.Fatal("an unknown group was accepted")
+	}
+	r.Close()
 }
