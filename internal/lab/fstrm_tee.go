@@ -20,6 +20,7 @@ type FrameTee struct {
 	to     string
 	mu     sync.Mutex
 	copies []*bytes.Buffer
+	live   []net.Conn // the sender's end of every connection, for Cut
 	wg     sync.WaitGroup
 }
 
@@ -61,6 +62,7 @@ func (x *FrameTee) accept() {
 		buf.Grow(teeBufSize)
 		x.mu.Lock()
 		x.copies = append(x.copies, buf)
+		x.live = append(x.live, c)
 		x.mu.Unlock()
 		x.wg.Add(2)
 		go func() {
@@ -76,9 +78,32 @@ func (x *FrameTee) accept() {
 	}
 }
 
+// Cut closes the sender's end of every connection open now, as a receiver
+// that goes away mid-stream: the sender sees its connection fail and
+// (BIND, Unbound) reconnects after its reopen interval. The receiver gets
+// every byte the tee read, then end of stream without STOP, so the tee's
+// copy and what the receiver got stay the same. New connections are still
+// accepted.
+func (x *FrameTee) Cut() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range x.live {
+		c.Close()
+	}
+	x.live = nil
+}
+
+// Connections is how many connections the tee has accepted.
+func (x *FrameTee) Connections() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.copies)
+}
+
 // Streams stops accepting, waits until every connection has ended, and
 // returns what each sender sent after its READY control frame: a one-way
-// Frame Streams stream (START, data frames, STOP) as a file holds it.
+// Frame Streams stream (START, data frames, STOP) as a file holds it; one
+// that Cut ended may stop inside a frame.
 func (x *FrameTee) Streams(t testing.TB) [][]byte {
 	t.Helper()
 	x.ln.Close()

@@ -399,6 +399,9 @@ func (r *Receiver) streamError(from, op string, err error) {
 		r.cfg.Logf("merge: server dnstap from %s: %s: not a Frame Streams stream (%v); closed", from, op, err)
 	case errors.Is(err, net.ErrClosed) && r.isClosed():
 		r.stats.c[ConnsCut].Add(1)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		r.stats.c[ConnsCut].Add(1)
+		r.cfg.Logf("merge: server dnstap from %s: ended without STOP (server stopped or connection lost); it reconnects on its own", from)
 	default:
 		r.stats.c[ConnsCut].Add(1)
 		r.cfg.Logf("merge: server dnstap from %s: %s: %v; closed", from, op, err)
