@@ -216,9 +216,9 @@ type Merger struct {
 	stats    Stats
 	outStats emit.OutputStats
 
-	recv *Receiver
-	stop chan struct{}
-	done chan struct{}
+	recv      *Receiver
+	done      chan struct{}
+	recvClose sync.Once
 }
 
 var _ emit.Output = (*Merger)(nil)
@@ -265,7 +265,9 @@ func (m *Merger) Counters() *Stats { return &m.stats }
 
 // WriteBatch takes a batch of the sensor's wire frames (Frame Streams data
 // frames: 4-byte big-endian length, serialized dnstap.Dnstap). The batch is
-// not kept. It is the emit.Output side of the Merger.
+// not kept. It is the emit.Output side of the Merger. It fails only after
+// Close (emit.ErrClosed); downstream errors are counted (OutputErrors, and
+// by each output) and the first is returned by Close.
 func (m *Merger) WriteBatch(b []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -278,7 +280,10 @@ func (m *Merger) WriteBatch(b []byte) error {
 	n := m.eachFrame(b, func(f []byte) { m.addWire(f, now) })
 	m.outStats.AddDelivered(n)
 	m.releaseDue(now)
-	return m.flushOut()
+	// A downstream failure is not this batch's: the downstream output
+	// counted its frames, and Close returns the first such error.
+	_ = m.flushOut()
+	return nil
 }
 
 // ServerBatch takes a batch of the server's frames, in the same encoding
@@ -293,7 +298,8 @@ func (m *Merger) ServerBatch(b []byte) error {
 	now := m.now()
 	m.eachFrame(b, func(f []byte) { m.addServer(f, now) })
 	m.releaseDue(now)
-	return m.flushOut()
+	_ = m.flushOut() // counted downstream; Close returns the first error
+	return nil
 }
 
 // eachFrame calls fn for every whole data frame of b.
@@ -562,10 +568,10 @@ func (m *Merger) History() []Interval {
 }
 
 // Attach makes the Merger take r's frames: a goroutine moves r's batches
-// into ServerBatch and calls Tick every tickInterval. Close closes r.
+// into ServerBatch and calls Tick every tickInterval. Close closes r. Call
+// it once, before the Merger is used from other goroutines.
 func (m *Merger) Attach(r *Receiver) {
 	m.recv = r
-	m.stop = make(chan struct{})
 	m.done = make(chan struct{})
 	go m.pump(r)
 }
@@ -597,11 +603,12 @@ func (m *Merger) pump(r *Receiver) {
 // waiting for the window), and flushes and closes the downstream outputs.
 // It returns the first downstream error. A second Close returns nil.
 func (m *Merger) Close() error {
-	if m.recv != nil {
-		m.recv.Close()
-		<-m.done
-		m.recv = nil
-	}
+	m.recvClose.Do(func() {
+		if m.recv != nil {
+			m.recv.Close()
+			<-m.done
+		}
+	})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -374,3 +375,38 @@ func (d *discard) WriteBatch([]byte) error  { return nil }
 func (d *discard) Flush() error             { return nil }
 func (d *discard) Close() error             { return nil }
 func (d *discard) Stats() *emit.OutputStats { return &d.stats }
+
+// failing is a downstream output whose writes fail (a full disk).
+type failing struct{ discard }
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failing) WriteBatch([]byte) error { return errDiskFull }
+
+// TestDownstreamError: a failing downstream output does not fail the
+// sensor's batches (the output counts its own frames); it is counted and
+// Close returns it. Writes after Close fail and are counted dropped.
+func TestDownstreamError(t *testing.T) {
+	out := &failing{}
+	m, err := New(Config{Outputs: []emit.Output{out}, Now: frozen(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sensorFrame(rec{emit.ClientQuery, 1, cli, srv, t0, dnsMsg(1, true, false), false})
+	must(t, m.WriteBatch(batch(w)))
+	if err := m.Close(); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Close: %v, want %v", err, errDiskFull)
+	}
+	if got := m.Counters().Get(OutputErrors); got != 1 {
+		t.Fatalf("output errors %d, want 1", got)
+	}
+	if got := out.Stats().Encoded(); got != 1 {
+		t.Fatalf("downstream encoded %d, want 1", got)
+	}
+	if err := m.WriteBatch(batch(w)); !errors.Is(err, emit.ErrClosed) {
+		t.Fatalf("WriteBatch after Close: %v", err)
+	}
+	if st := m.Stats(); st.Delivered() != 1 || st.DroppedBy(emit.DropShutdown) != 1 {
+		t.Fatalf("delivered %d, dropped at shutdown %d; want 1 and 1", st.Delivered(), st.DroppedBy(emit.DropShutdown))
+	}
+}
