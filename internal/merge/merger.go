@@ -28,6 +28,7 @@ const (
 
 var modeNames = [...]string{"merge", "verify"}
 
+// String returns the mode's flag spelling.
 func (m Mode) String() string {
 	if int(m) < len(modeNames) {
 		return modeNames[m]
