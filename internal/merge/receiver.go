@@ -153,8 +153,8 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 	r := &Receiver{
 		cfg: cfg,
 		// Both channels hold every buffer there is, so a send never blocks.
-		full:  make(chan []byte, cfg.Batches),
-		free:  make(chan []byte, cfg.Batches),
+		full:      make(chan []byte, cfg.Batches),
+		free:      make(chan []byte, cfg.Batches),
 		conns:     map[net.Conn]*connState{},
 		stopFlush: make(chan struct{}),
 	}
