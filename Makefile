@@ -15,7 +15,7 @@ DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf ./internal/analyze
+FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./internal/merge ./internal/analyze ./bpf
 
 .PHONY: all build demo test unit e2e replay replay-smoke deps bench bench-naive fuzz fuzz-short lint golden clean
 
