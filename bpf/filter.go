@@ -14,7 +14,7 @@ import (
 // cut. A peer that compiles with 1024 cuts every large answer.
 const Snaplen = 262144
 
-// Link types (pcap LINKTYPE_* values, as in capture.LinkType) this package
+// Link types (pcap LINKTYPE_* values, as in packet.LinkType) this package
 // needs by name. This package does not import internal/capture, which
 // imports it, so link types cross the boundary as uint16.
 const (

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 )
 
 // version is the sensor's version, written into every dnstap frame. Release
@@ -36,7 +38,8 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // options is the parsed command line of a capture run.
 type options struct {
-	readFile   string
+	readFile   string     // the one -r
+	readFiles  stringList // every -r given, to refuse a second one
 	interfaces stringList
 	writeFile  string
 	textFormat string // "", "yaml", "json", "quiet"
@@ -57,34 +60,30 @@ type options struct {
 	metrics     string
 	cpuProfile  string
 
-	maxFlows         int
-	maxStreamBytes   int
-	maxOutOfOrder    int
-	maxTCPBuffers    int
-	flowTimeout      time.Duration
-	maxFragSets      int
-	maxFragBytes     int
-	fragTimeout      time.Duration
-	maxPending       int
-	pairTimeout      time.Duration
-	queueBatches     int
-	unixSocket       string
-	tcpAddr          string
-	serverPrefixes   []serverSpec
-	forwarderPrefixe []netip.Prefix
-}
+	maxFlows       int
+	maxStreamBytes int
+	maxOutOfOrder  int
+	maxTCPBuffers  int
+	flowTimeout    time.Duration
+	maxFragSets    int
+	maxFragBytes   int
+	fragTimeout    time.Duration
+	maxPending     int
+	pairTimeout    time.Duration
+	queueBatches   int
+	unixSocket     string
+	tcpAddr        string
 
-// serverSpec is one --server entry: an address or CIDR, optionally with its
-// own role (192.0.2.53=authoritative).
-type serverSpec struct {
-	prefix netip.Prefix
-	role   string
+	// Parsed once, by parseOptions, into the types emit takes.
+	defaultRole       emit.Role         // --role
+	serverSpecs       []emit.ServerSpec // --server, each with --role unless it names its own
+	forwarderPrefixes []netip.Prefix    // --forwarder
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sensor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.readFile, "r", "", "read packets from a pcap or pcapng `file` (gzip allowed; - is stdin)")
+	fs.Var(&o.readFiles, "r", "read packets from a pcap or pcapng `file` (gzip allowed; - is stdin)")
 	fs.Var(&o.interfaces, "i", "capture live from `interface` (AF_PACKET); repeat for several")
 	fs.StringVar(&o.writeFile, "w", "", "write dnstap Frame Streams to `file` (- is stdout)")
 	fs.BoolFunc("y", "write YAML text instead of binary dnstap", func(string) error { o.textFormat = "yaml"; return nil })
@@ -155,11 +154,24 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			return nil, err
 		}
 	}
+	fromConfig := len(o.readFiles)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, usagef("%v", err)
+	}
+	if len(o.readFiles) > fromConfig && fromConfig > 0 {
+		o.readFiles = o.readFiles[fromConfig:] // the command line wins over the config file
+	}
+	switch len(o.readFiles) {
+	case 0:
+	case 1:
+		o.readFile = o.readFiles[0]
+	default:
+		// The last one used to win silently: "-r a.pcap -r b.pcap"
+		// read b.pcap alone and said nothing of a.pcap.
+		return nil, usagef("-r given %d times (%s): give one capture file per run", len(o.readFiles), strings.Join(o.readFiles, ", "))
 	}
 	for _, a := range fs.Args() {
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
@@ -194,14 +206,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if o.writeFile == "" && o.textFormat == "" && o.unixSocket == "" && o.tcpAddr == "" {
 		o.textFormat = "quiet"
 	}
-	if _, err := parseRoleName(o.role); err != nil {
-		return nil, err
-	}
 	var err error
-	if o.serverPrefixes, err = parseServers(o.servers); err != nil {
+	if o.defaultRole, err = emit.ParseRole(o.role); err != nil {
+		return nil, usagef("--role %q: %v", o.role, err)
+	}
+	if o.serverSpecs, err = parseServers(o.servers, o.defaultRole); err != nil {
 		return nil, err
 	}
-	if o.forwarderPrefixe, err = parsePrefixes("--forwarder", o.forwarders); err != nil {
+	if o.forwarderPrefixes, err = parsePrefixes("--forwarder", o.forwarders); err != nil {
 		return nil, err
 	}
 	if o.workers < 1 || o.workers > 64 {
@@ -241,31 +253,39 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-func parseRoleName(s string) (string, error) {
-	switch s {
-	case "recursive", "authoritative", "forwarder":
-		return s, nil
-	}
-	return "", usagef("--role %q: want recursive, authoritative or forwarder", s)
-}
-
-// parseServers parses "192.0.2.53,2001:db8::/64=authoritative".
-func parseServers(s string) ([]serverSpec, error) {
-	var out []serverSpec
+// parseServers parses "192.0.2.53,2001:db8::/64=authoritative": each entry
+// has the role it names, or def.
+func parseServers(s string, def emit.Role) ([]emit.ServerSpec, error) {
+	var out []emit.ServerSpec
 	for _, item := range splitList(s) {
-		addr, role, hasRole := strings.Cut(item, "=")
+		addr, name, hasRole := strings.Cut(item, "=")
+		role := def
 		if hasRole {
-			if _, err := parseRoleName(role); err != nil {
-				return nil, usagef("--server %q: role %q: want recursive, authoritative or forwarder", item, role)
+			var err error
+			if role, err = emit.ParseRole(name); err != nil {
+				return nil, usagef("--server %q: role %q: %v", item, name, err)
 			}
 		}
 		p, err := parsePrefix(addr)
 		if err != nil {
 			return nil, usagef("--server %q: %v", item, err)
 		}
-		out = append(out, serverSpec{prefix: p, role: role})
+		out = append(out, emit.ServerSpec{Prefix: p, Role: role})
 	}
 	return out, nil
+}
+
+// emitConfig is the pipeline configuration of a capture run; the roles and
+// prefixes in it were checked by parseOptions.
+func emitConfig(o *options) (emit.Config, error) {
+	return emit.Config{
+		Servers:     o.serverSpecs,
+		Forwarders:  o.forwarderPrefixes,
+		Identity:    []byte(o.identity),
+		Version:     []byte("dnstap-sensor " + version),
+		PairTimeout: o.pairTimeout,
+		MaxPending:  o.maxPending,
+	}, nil
 }
 
 func parsePrefixes(flagName, s string) ([]netip.Prefix, error) {

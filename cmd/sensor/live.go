@@ -13,6 +13,7 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/bpf"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 )
 
@@ -36,7 +37,7 @@ type liveWorker struct {
 }
 
 func (w *liveWorker) loop(stop *stopper) {
-	var f capture.Frame
+	var f packet.Frame
 	draining := false
 	var drainUntil time.Time
 	for {
@@ -275,7 +276,7 @@ func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink
 func liveFilter(o *options, iface string) ([]xbpf.RawInstruction, error) {
 	lt, err := capture.InterfaceLinkType(iface)
 	if err != nil {
-		lt = capture.LinkTypeEthernet
+		lt = packet.LinkTypeEthernet
 	}
 	expr := o.filter
 	if expr == "" {

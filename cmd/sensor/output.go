@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
 
 // sink is where frames end up: a dnstap file, text, or a socket. It closes
@@ -52,8 +53,8 @@ func openOutput(o *options, stdout io.Writer) (*sink, error) {
 		fw := emit.NewFileWriter(w)
 		s.batch, s.frames = fw, fw
 	default:
-		format := map[string]emit.TextFormat{"yaml": emit.TextYAML, "json": emit.TextJSON, "quiet": emit.TextQuiet}[o.textFormat]
-		tw := emit.NewTextWriter(w, format)
+		format := map[string]tapfile.TextFormat{"yaml": tapfile.TextYAML, "json": tapfile.TextJSON, "quiet": tapfile.TextQuiet}[o.textFormat]
+		tw := tapfile.NewTextWriter(w, format)
 		s.batch, s.frames = tw, tw
 	}
 	return s, nil
@@ -83,49 +84,6 @@ func (s *sink) closeFile() error {
 	f := s.file
 	s.file = nil
 	return f.Close()
-}
-
-// runRead renders a dnstap file as text: `sensor read FILE [-y|-j|-q|-p]`.
-func runRead(args []string, stdout, stderr io.Writer) error {
-	format := emit.TextQuiet
-	var path string
-	for _, a := range args {
-		switch a {
-		case "-y":
-			format = emit.TextYAML
-		case "-j":
-			format = emit.TextJSON
-		case "-q":
-			format = emit.TextQuiet
-		case "-p":
-			format = emit.TextPrint
-		default:
-			if len(a) > 1 && a[0] == '-' {
-				return usagef("read: unknown flag %s (want -y, -j, -q or -p)", a)
-			}
-			if path != "" {
-				return usagef("read: one file at a time")
-			}
-			path = a
-		}
-	}
-	if path == "" {
-		return usagef("read: which file? (sensor read FILE [-y|-j|-q|-p]; - is stdin)")
-	}
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	n, err := emit.ReadText(r, stdout, format)
-	if err != nil {
-		return fmt.Errorf("read %s: frame %d: %w", path, n+1, err)
-	}
-	return nil
 }
 
 var errNotCovered = errors.New("not covered")

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/bpf"
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 )
 
@@ -36,30 +36,6 @@ func reassemblyConfig(o *options) reassembly.Config {
 		FlowTimeout:       o.flowTimeout, MaxFragmentSets: o.maxFragSets, MaxFragmentBytes: o.maxFragBytes,
 		FragmentTimeout: o.fragTimeout,
 	}
-}
-
-func emitConfig(o *options) (emit.Config, error) {
-	defRole, err := emit.ParseRole(o.role)
-	if err != nil {
-		return emit.Config{}, usagef("--role %q: %v", o.role, err)
-	}
-	cfg := emit.Config{
-		Forwarders:  o.forwarderPrefixe,
-		Identity:    []byte(o.identity),
-		Version:     []byte("dnstap-sensor " + version),
-		PairTimeout: o.pairTimeout,
-		MaxPending:  o.maxPending,
-	}
-	for _, s := range o.serverPrefixes {
-		r := defRole
-		if s.role != "" {
-			if r, err = emit.ParseRole(s.role); err != nil {
-				return emit.Config{}, usagef("--server role %q: %v", s.role, err)
-			}
-		}
-		cfg.Servers = append(cfg.Servers, emit.ServerSpec{Prefix: s.prefix, Role: r})
-	}
-	return cfg, nil
 }
 
 // stopper is set by SIGINT or SIGTERM. The capture loop polls it, so the
@@ -163,7 +139,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	prog := newProgress(stderr, o.noProgress, src)
 
 	start := time.Now()
-	var f capture.Frame
+	var f packet.Frame
 	var packets, bytes, filtered uint64
 	var readErr error
 	// One recover for the whole loop, not per packet: should a bug panic,
@@ -240,51 +216,4 @@ func outputName(o *options) string {
 		return "stdout"
 	}
 	return o.writeFile
-}
-
-// checkLinkTypes refuses a file none of whose link types the sensor decodes
-// (there is nothing it could do with it), and warns once about unsupported
-// interfaces of a pcapng that also has supported ones: their frames are
-// counted as unknown_link_type and skipped.
-func checkLinkTypes(name string, lts []capture.LinkType, stderr io.Writer) error {
-	var bad []capture.LinkType
-	for _, lt := range lts {
-		if !capture.SupportedLinkType(lt) {
-			bad = append(bad, lt)
-		}
-	}
-	switch {
-	case len(bad) == 0:
-		return nil
-	case len(bad) == len(lts):
-		return fmt.Errorf("%s: unknown link type %d (supported: Ethernet 1, raw IP 101/228/229, Linux SLL 113, SLL2 276, BSD loopback 0/108)", name, bad[0])
-	}
-	fmt.Fprintf(stderr, "sensor: %s: warning: interfaces with unknown link types %v are skipped\n", name, bad)
-	return nil
-}
-
-// openInput opens -r. A pipe on stdin is switched to non-blocking mode so
-// that Go's poller owns it: a signal can then interrupt a read that waits for
-// a writer that never writes again, and the output is still closed properly.
-// A terminal or a file on stdin is left alone (O_NONBLOCK would outlive us on
-// a terminal the shell shares).
-func openInput(path string) (*capture.FileSource, func(), error) {
-	if path != "-" {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	if err := syscall.SetNonblock(int(os.Stdin.Fd()), true); err != nil {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	stdin := os.NewFile(os.Stdin.Fd(), "stdin")
-	src, err := capture.NewFileSource("stdin", stdin)
-	if err != nil {
-		return nil, nil, err
-	}
-	return src, func() { stdin.SetReadDeadline(time.Now()) }, nil
 }

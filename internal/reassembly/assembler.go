@@ -4,7 +4,7 @@ import (
 	"math"
 	"net/netip"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // DecodeCounter indexes Stats.Decode.
@@ -135,7 +135,7 @@ func NewAssembler(cfg Config, sink Sink) *Assembler {
 
 // HandleFrame decodes one frame and hands any message it completes to the
 // Sink before returning. f.Data may be reused by the caller afterwards.
-func (a *Assembler) HandleFrame(f *capture.Frame) {
+func (a *Assembler) HandleFrame(f *packet.Frame) {
 	a.stats.Decode[DecodeFrames].Inc()
 	a.ts = f.Timestamp
 	a.vlan = f.VLAN

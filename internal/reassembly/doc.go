@@ -4,6 +4,10 @@
 // IPv6 with extension headers, IP defragmentation, UDP, and TCP streams with
 // the RFC 1035 §4.2.2 two-byte length framing.
 //
+// It reads packet.Frame values and never imports internal/capture, so it
+// builds on any OS. The link types it decodes are those of packet's table;
+// link.go has one case for each, and a test checks that the two agree.
+//
 // Decoding lives here rather than in capture because defragmentation must sit
 // between the IP and transport decoders: non-first fragments carry no ports.
 //

@@ -5,7 +5,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -80,14 +80,14 @@ func FuzzHandleFrame(f *testing.F) {
 	}
 	for _, fc := range fragCases {
 		for _, h := range fc.frames {
-			f.Add(uint16(capture.LinkTypeEthernet), mustHexVar(h))
+			f.Add(uint16(packet.LinkTypeEthernet), mustHexVar(h))
 		}
 	}
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		s := &checkSink{t: t, frame: data}
 		a := NewAssembler(fuzzConfig(), s)
 		s.a = a
-		fr := capture.Frame{Data: data, Timestamp: 1e18, WireLen: len(data), LinkType: capture.LinkType(lt)}
+		fr := packet.Frame{Data: data, Timestamp: 1e18, WireLen: len(data), LinkType: packet.LinkType(lt)}
 		a.HandleFrame(&fr)
 		// Again, as if the snaplen had cut it, and a second later.
 		fr.WireLen = len(data) + 100

@@ -3,7 +3,7 @@ package reassembly
 import (
 	"encoding/binary"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // EtherTypes the decoder follows (IEEE Registration Authority).
@@ -41,29 +41,29 @@ const (
 )
 
 // link decodes the link layer of a frame of type lt.
-func (a *Assembler) link(lt capture.LinkType, b []byte) {
+func (a *Assembler) link(lt packet.LinkType, b []byte) {
 	switch lt {
-	case capture.LinkTypeEthernet:
+	case packet.LinkTypeEthernet:
 		a.ether(b, 0)
-	case capture.LinkTypeRaw:
+	case packet.LinkTypeRaw:
 		a.ipByVersion(b, 0)
-	case capture.LinkTypeIPv4:
+	case packet.LinkTypeIPv4:
 		a.ip4(b, 0)
-	case capture.LinkTypeIPv6:
+	case packet.LinkTypeIPv6:
 		a.ip6(b, 0)
-	case capture.LinkTypeLinuxSLL:
+	case packet.LinkTypeLinuxSLL:
 		if len(b) < sllLen {
 			a.short(DecodeLinkBadHeader)
 			return
 		}
 		a.etherType(binary.BigEndian.Uint16(b[14:16]), b[sllLen:], 0, true)
-	case capture.LinkTypeLinuxSLL2:
+	case packet.LinkTypeLinuxSLL2:
 		if len(b) < sll2Len {
 			a.short(DecodeLinkBadHeader)
 			return
 		}
 		a.etherType(binary.BigEndian.Uint16(b[0:2]), b[sll2Len:], 0, true)
-	case capture.LinkTypeNull:
+	case packet.LinkTypeNull:
 		if len(b) < nullLen {
 			a.short(DecodeLinkBadHeader)
 			return
@@ -76,7 +76,7 @@ func (a *Assembler) link(lt capture.LinkType, b []byte) {
 			af = binary.BigEndian.Uint32(b[0:4])
 		}
 		a.addressFamily(af, b[nullLen:])
-	case capture.LinkTypeLoop:
+	case packet.LinkTypeLoop:
 		if len(b) < nullLen {
 			a.short(DecodeLinkBadHeader)
 			return

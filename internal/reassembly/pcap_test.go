@@ -11,7 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -132,12 +132,12 @@ type flowMsg struct {
 // gopacketUDPDNS decodes a frame with gopacket.NewPacket and returns the
 // innermost UDP port-53 payload with its addresses, and whether the frame is
 // one gopacket can judge: not a fragment, not truncated.
-func gopacketUDPDNS(f *capture.Frame) ([]flowMsg, bool) {
+func gopacketUDPDNS(f *packet.Frame) ([]flowMsg, bool) {
 	var first gopacket.Decoder
 	switch f.LinkType {
-	case capture.LinkTypeIPv4:
+	case packet.LinkTypeIPv4:
 		first = layers.LayerTypeIPv4
-	case capture.LinkTypeIPv6:
+	case packet.LinkTypeIPv6:
 		first = layers.LayerTypeIPv6
 	default:
 		first = layers.LinkType(f.LinkType)

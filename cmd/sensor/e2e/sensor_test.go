@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -92,7 +92,7 @@ func decodedCount(t testing.TB, file string) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e, err := emit.ReadCompareEntries(f)
+	e, err := tapfile.ReadCompareEntries(f)
 	if err != nil {
 		t.Fatalf("decode %s: %v", file, err)
 	}

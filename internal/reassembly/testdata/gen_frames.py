@@ -115,8 +115,8 @@ def tcpdump_line(lt, frame):
     os.unlink(p)
     return ' '.join(out.split())
 
-LT = {1: 'capture.LinkTypeEthernet', 0: 'capture.LinkTypeNull', 101: 'capture.LinkTypeRaw', 108: 'capture.LinkTypeLoop',
-      113: 'capture.LinkTypeLinuxSLL', 276: 'capture.LinkTypeLinuxSLL2', 228: 'capture.LinkTypeIPv4', 229: 'capture.LinkTypeIPv6'}
+LT = {1: 'packet.LinkTypeEthernet', 0: 'packet.LinkTypeNull', 101: 'packet.LinkTypeRaw', 108: 'packet.LinkTypeLoop',
+      113: 'packet.LinkTypeLinuxSLL', 276: 'packet.LinkTypeLinuxSLL2', 228: 'packet.LinkTypeIPv4', 229: 'packet.LinkTypeIPv6'}
 
 def emit(var, cases):
     print('var %s = []decodeCase{' % var)
@@ -354,7 +354,7 @@ print("// is tcpdump -nn -t's reading of it.")
 print()
 print('package reassembly')
 print()
-print('import "github.com/dnstap-sensor/dnstap-sensor/internal/capture"')
+print('import "github.com/dnstap-sensor/dnstap-sensor/internal/packet"')
 print()
 print('// testQuery is "A? example.com." with ID 0x1234 and RD set.')
 print('var testQuery = mustHexVar("%s")' % QUERY.hex())

@@ -1,4 +1,4 @@
-package emit
+package tapfile
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -104,7 +105,7 @@ func TestQuietMatchesDnstapRead(t *testing.T) {
 func TestTextWriterFromQueue(t *testing.T) {
 	var out bytes.Buffer
 	tw := NewTextWriter(&out, TextQuiet)
-	q := NewQueue(tw, QueueConfig{})
+	q := emit.NewQueue(tw, emit.QueueConfig{})
 	p := q.Producer()
 	for _, f := range sampleFrames(t) {
 		if err := p.WriteFrame(f); err != nil {

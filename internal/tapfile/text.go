@@ -1,4 +1,4 @@
-package emit
+package tapfile
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
 	"google.golang.org/protobuf/proto"
@@ -31,7 +32,7 @@ const (
 )
 
 // ErrNotDnstap is returned for a frame that is not a Dnstap protobuf.
-var ErrNotDnstap = errors.New("emit: frame is not a dnstap protobuf")
+var ErrNotDnstap = errors.New("tapfile: frame is not a dnstap protobuf")
 
 // TextWriter renders frames as text on w. It implements FrameWriter (for
 // file input) and BatchWriter (behind a Queue). Text formatting allocates;
@@ -85,7 +86,7 @@ func (tw *TextWriter) WriteBatch(b []byte) error {
 	for len(b) >= 4 {
 		n := int(binary.BigEndian.Uint32(b))
 		if n > len(b)-4 {
-			return ErrBadControl
+			return emit.ErrBadControl
 		}
 		if err := tw.WriteFrame(b[4 : 4+n]); err != nil && first == nil {
 			first = err
@@ -111,7 +112,7 @@ func (tw *TextWriter) Close() error { return tw.Flush() }
 // on w (the `sensor read` subcommand). It returns the number of frames read.
 // A file without STOP (a writer that died) is read to its end without error.
 func ReadText(r io.Reader, w io.Writer, format TextFormat) (int, error) {
-	fr := NewFrameReader(r)
+	fr := emit.NewFrameReader(r)
 	tw := NewTextWriter(w, format)
 	n := 0
 	for {
@@ -121,7 +122,7 @@ func ReadText(r io.Reader, w io.Writer, format TextFormat) (int, error) {
 		}
 		if err != nil {
 			_ = tw.Flush()
-			return n, fmt.Errorf("emit: read frame %d: %w", n+1, err)
+			return n, fmt.Errorf("tapfile: read frame %d: %w", n+1, err)
 		}
 		n++
 		if err := tw.WriteFrame(b); err != nil && !errors.Is(err, ErrNotDnstap) {
@@ -184,7 +185,7 @@ func question(msg []byte) (name, class, typ string, ok bool) {
 	return n, className(binary.BigEndian.Uint16(msg[off+2:])), typeName(binary.BigEndian.Uint16(msg[off:])), true
 }
 
-func isQuery(m *dnstap.Message) bool { return MessageType(m.GetType()).IsQuery() }
+func isQuery(m *dnstap.Message) bool { return emit.MessageType(m.GetType()).IsQuery() }
 
 func wireMessage(m *dnstap.Message) []byte {
 	if isQuery(m) {
@@ -214,7 +215,7 @@ func formatLine(d *dnstap.Dnstap) string {
 		sb.WriteString("-")
 	}
 	sb.WriteByte(' ')
-	sb.WriteString(MessageType(m.GetType()).Abbrev())
+	sb.WriteString(emit.MessageType(m.GetType()).Abbrev())
 	sb.WriteByte(' ')
 	sb.WriteString(ipString(m.QueryAddress))
 	sb.WriteByte(':')
