@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // DefaultMaxOpenFiles is how many capture files a MergedSource reads at once
@@ -33,9 +35,9 @@ type mergeFile struct {
 	path   string
 	first  int64 // capture time of its first frame, from the probe
 	size   int64
-	links  []LinkType
+	links  []packet.LinkType
 	src    *FileSource
-	cur    Frame // the frame at the head of this file, not yet handed out
+	cur    packet.Frame // the frame at the head of this file, not yet handed out
 	result FileResult
 }
 
@@ -68,14 +70,14 @@ type MergedSource struct {
 	size    int64
 	done    int64 // bytes read from files already closed
 	results []FileResult
-	links   []LinkType
+	links   []packet.LinkType
 }
 
 // OpenMerged probes paths and returns a source merging them. maxOpen ≤ 0
 // selects DefaultMaxOpenFiles. supported says which link types are decoded
 // (a file with none of them is skipped). The error is non-nil only when no
 // file at all could be read; per-file problems are in Results.
-func OpenMerged(paths []string, maxOpen int, supported func(LinkType) bool) (*MergedSource, error) {
+func OpenMerged(paths []string, maxOpen int, supported func(packet.LinkType) bool) (*MergedSource, error) {
 	if maxOpen <= 0 {
 		maxOpen = DefaultMaxOpenFiles
 	}
@@ -117,14 +119,14 @@ func OpenMerged(paths []string, maxOpen int, supported func(LinkType) bool) (*Me
 // probe reads the file's first frame for its timestamp and declared link
 // types, then closes it again: thousands of inputs must not mean thousands
 // of open files.
-func (f *mergeFile) probe(supported func(LinkType) bool) error {
+func (f *mergeFile) probe(supported func(packet.LinkType) bool) error {
 	src, err := OpenFile(f.path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	f.size = src.Size()
-	var fr Frame
+	var fr packet.Frame
 	switch err := src.Next(&fr); {
 	case err == io.EOF:
 		f.first = 0 // an empty capture: it is read (to nothing) first
@@ -155,7 +157,7 @@ var ErrUnknownLinkType = errors.New("unknown link type")
 // Results).
 //
 // Next does not allocate in steady state.
-func (m *MergedSource) Next(f *Frame) error {
+func (m *MergedSource) Next(f *packet.Frame) error {
 	if l := m.last; l != nil {
 		m.last = nil
 		if m.advance(l) {
@@ -283,7 +285,7 @@ func (m *MergedSource) Delayed() uint64 { return m.delayed }
 func (m *MergedSource) Files() int { return len(m.files) }
 
 // LinkTypes lists the link types the probed files declare.
-func (m *MergedSource) LinkTypes() []LinkType { return slices.Clone(m.links) }
+func (m *MergedSource) LinkTypes() []packet.LinkType { return slices.Clone(m.links) }
 
 // Size is the total size of the input files in bytes (compressed size for
 // gzipped ones), for progress.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -18,7 +19,7 @@ import (
 func readMerged(t testing.TB, m *MergedSource) []rec {
 	t.Helper()
 	var out []rec
-	var f Frame
+	var f packet.Frame
 	for {
 		err := m.Next(&f)
 		if err == io.EOF {
@@ -40,7 +41,7 @@ func splitCapture(t *testing.T, dir, prefix string, recs []rec, n int) []string 
 	for i := 0; i < n; i++ {
 		lo, hi := i*per, min((i+1)*per, len(recs))
 		p := filepath.Join(dir, prefix+string(rune('a'+i))+".pcap")
-		if err := os.WriteFile(p, pcapFile(binary.LittleEndian, true, uint32(LinkTypeEthernet), recs[lo:hi]), 0o644); err != nil {
+		if err := os.WriteFile(p, pcapFile(binary.LittleEndian, true, uint32(packet.LinkTypeEthernet), recs[lo:hi]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)
@@ -52,7 +53,7 @@ func frameSeq(n int, start, step int64, tag byte) []rec {
 	out := make([]rec, n)
 	for i := range out {
 		d := []byte{tag, byte(i >> 8), byte(i)}
-		out[i] = rec{TS: start + int64(i)*step, Data: d, Wire: len(d), Link: LinkTypeEthernet}
+		out[i] = rec{TS: start + int64(i)*step, Data: d, Wire: len(d), Link: packet.LinkTypeEthernet}
 	}
 	return out
 }
@@ -62,7 +63,7 @@ func TestMergedSourceSplitInAnyOrder(t *testing.T) {
 	all := frameSeq(100, 1_700_000_000e9, 1e6, 'x')
 	paths := splitCapture(t, dir, "part-", all, 7)
 	slices.Reverse(paths) // given newest first: the merge orders by time, not by argument
-	m, err := OpenMerged(paths, 0, SupportedLinkType)
+	m, err := OpenMerged(paths, 0, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestMergedSourceInterleavesOverlappingFiles(t *testing.T) {
 	b := frameSeq(50, 1_700_000_000e9+1e6, 2e6, 'b')
 	pa := splitCapture(t, dir, "pointa-", a, 1)
 	pb := splitCapture(t, dir, "pointb-", b, 1)
-	m, err := OpenMerged(append(pb, pa...), 0, SupportedLinkType)
+	m, err := OpenMerged(append(pb, pa...), 0, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +113,11 @@ func TestMergedSourceBoundsOpenFiles(t *testing.T) {
 	// and none delayed even with a limit of 2.
 	all := frameSeq(400, 1_700_000_000e9, 1e6, 'x')
 	paths := splitCapture(t, dir, "seq-", all, 40)
-	m, err := OpenMerged(paths, 2, SupportedLinkType)
+	m, err := OpenMerged(paths, 2, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f Frame
+	var f packet.Frame
 	maxOpen := 0
 	for n := 0; ; n++ {
 		if err := m.Next(&f); err == io.EOF {
@@ -137,7 +138,7 @@ func TestMergedSourceBoundsOpenFiles(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		over = append(over, splitCapture(t, dir, "over"+string(rune('0'+i))+"-", frameSeq(20, 1_700_000_000e9+int64(i), 1e6, byte('0'+i)), 1)...)
 	}
-	m, err = OpenMerged(over, 2, SupportedLinkType)
+	m, err = OpenMerged(over, 2, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +159,13 @@ func TestMergedSourceSkipsBadFiles(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage.pcap")
 	os.WriteFile(garbage, []byte("this is not a capture at all"), 0o644)
 	cut := filepath.Join(dir, "cut.pcap")
-	whole := pcapFile(binary.LittleEndian, true, uint32(LinkTypeEthernet), frameSeq(10, 1_700_000_000e9+5e5, 1e6, 'c'))
+	whole := pcapFile(binary.LittleEndian, true, uint32(packet.LinkTypeEthernet), frameSeq(10, 1_700_000_000e9+5e5, 1e6, 'c'))
 	os.WriteFile(cut, whole[:len(whole)-2], 0o644) // the last record cut short
 	unknown := filepath.Join(dir, "unknown-link.pcap")
 	os.WriteFile(unknown, pcapFile(binary.LittleEndian, true, 147, frameSeq(3, 1_700_000_000e9, 1e6, 'u')), 0o644)
 	missing := filepath.Join(dir, "missing.pcap")
 
-	m, err := OpenMerged([]string{good[0], garbage, cut, missing, unknown, good[1]}, 0, SupportedLinkType)
+	m, err := OpenMerged([]string{good[0], garbage, cut, missing, unknown, good[1]}, 0, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestMergedSourceSkipsBadFiles(t *testing.T) {
 			t.Errorf("%s: %v", g, e)
 		}
 	}
-	if _, err := OpenMerged([]string{garbage, missing}, 0, SupportedLinkType); err == nil || !strings.Contains(err.Error(), "no readable input") {
+	if _, err := OpenMerged([]string{garbage, missing}, 0, packet.LinkType.Supported); err == nil || !strings.Contains(err.Error(), "no readable input") {
 		t.Fatalf("only bad files: error %v, want 'no readable input'", err)
 	}
 }
@@ -234,11 +235,11 @@ func TestMergedSourceRealCaptures(t *testing.T) {
 func TestMergedSourceNextZeroAlloc(t *testing.T) {
 	dir := t.TempDir()
 	paths := splitCapture(t, dir, "z-", frameSeq(3000, 1_700_000_000e9, 1e3, 'z'), 3)
-	m, err := OpenMerged(paths, 0, SupportedLinkType)
+	m, err := OpenMerged(paths, 0, packet.LinkType.Supported)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f Frame
+	var f packet.Frame
 	for i := 0; i < 1100; i++ { // past the first file boundary
 		m.Next(&f)
 	}

@@ -22,8 +22,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 )
 
@@ -52,7 +52,7 @@ type frameMeta struct {
 	seq     uint64
 	ts      int64
 	wireLen int
-	link    capture.LinkType
+	link    packet.LinkType
 	iface   int
 	vlan    uint16
 }
@@ -93,14 +93,14 @@ func (w *worker) WriteFrame(b []byte) error {
 }
 
 func (w *worker) run() {
-	var f capture.Frame
+	var f packet.Frame
 	for r := range w.in {
 		o := <-w.freeO
 		o.data, o.seqs = o.data[:0], o.seqs[:0]
 		w.cur = o
 		for i := range r.frames {
 			m := &r.frames[i]
-			f = capture.Frame{Data: r.data[m.off : m.off+m.n], Timestamp: m.ts, WireLen: m.wireLen,
+			f = packet.Frame{Data: r.data[m.off : m.off+m.n], Timestamp: m.ts, WireLen: m.wireLen,
 				LinkType: m.link, Interface: m.iface, VLAN: m.vlan}
 			w.seq = m.seq
 			w.asm.HandleFrame(&f)
@@ -172,7 +172,7 @@ func (r *Runner) takeRound() {
 
 // HandleFrame copies f into the current round of its worker. f.Data may be
 // reused by the caller afterwards.
-func (r *Runner) HandleFrame(f *capture.Frame) {
+func (r *Runner) HandleFrame(f *packet.Frame) {
 	w := 0
 	if len(r.workers) > 1 {
 		if h, ok := r.steer.Hash(f); ok {

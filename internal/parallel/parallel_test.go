@@ -10,6 +10,7 @@ import (
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
@@ -38,7 +39,7 @@ func sequential(t testing.TB, path string) [][]byte {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var f capture.Frame
+	var f packet.Frame
 	for src.Next(&f) == nil {
 		asm.HandleFrame(&f)
 	}
@@ -56,7 +57,7 @@ func parallelRun(t testing.TB, path string, workers int) ([][]byte, *Runner) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var f capture.Frame
+	var f packet.Frame
 	for src.Next(&f) == nil {
 		r.HandleFrame(&f)
 	}
@@ -102,7 +103,7 @@ func sequentialMatched(t testing.TB, path string) uint64 {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var f capture.Frame
+	var f packet.Frame
 	for src.Next(&f) == nil {
 		asm.HandleFrame(&f)
 	}
@@ -146,8 +147,8 @@ func BenchmarkRunner(b *testing.B) {
 		b.Fatal(err)
 	}
 	var frames [][]byte
-	var meta []capture.Frame
-	var f capture.Frame
+	var meta []packet.Frame
+	var f packet.Frame
 	for {
 		if err := src.Next(&f); err == io.EOF {
 			break

@@ -5,7 +5,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // Steerer picks the worker of a frame when several workers share one input
@@ -41,7 +41,7 @@ func NewSteerer() *Steerer {
 // Hash returns the frame's steering hash and whether it has an IP header at
 // all (frames without one carry no DNS; any worker may count them).
 // It does not allocate.
-func (s *Steerer) Hash(f *capture.Frame) (uint64, bool) {
+func (s *Steerer) Hash(f *packet.Frame) (uint64, bool) {
 	s.found = false
 	s.asm.HandleFrame(f)
 	if !s.found {
