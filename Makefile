@@ -28,6 +28,7 @@ build:
 # A bundled capture → a dnstap file → a readable summary.
 demo: build
 	@mkdir -p out
+	@rm -f out/demo.dnstap # the sensor never overwrites a -w file: it would move it aside
 	$(BIN) -r testdata/pcaps/dnscap_dns.pcap -w out/demo.dnstap
 	@echo "--- first frames of out/demo.dnstap, read back by the sensor:"
 	@$(BIN) read out/demo.dnstap | head -n 12

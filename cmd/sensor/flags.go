@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,23 @@ type options struct {
 	interfaces stringList
 	writeFile  string
 	textFormat string // "", "yaml", "json", "quiet"
+	textTarget string // "-": the text goes to stdout even with -w (-j -)
+
+	// Outputs (see output.go): parsed once into outputs.
+	unixSockets    stringList
+	tcpAddrs       stringList
+	balance        string
+	tlsCA          string
+	tlsCert        string
+	tlsKey         string
+	tlsServerName  string
+	spoolDir       string
+	spoolMax       sizeValue
+	rotateSize     sizeValue
+	rotateInterval time.Duration
+	rotateKeep     keepValue
+	outputs        []outputSpec
+
 	servers    string
 	role       string
 	forwarders string
@@ -60,19 +78,17 @@ type options struct {
 	metrics     string
 	cpuProfile  string
 
-	maxFlows       int
-	maxStreamBytes int
-	maxOutOfOrder  int
-	maxTCPBuffers  int
-	flowTimeout    time.Duration
-	maxFragSets    int
-	maxFragBytes   int
-	fragTimeout    time.Duration
-	maxPending     int
-	pairTimeout    time.Duration
-	queueBatches   int
-	unixSocket     string
-	tcpAddr        string
+	maxFlows         int
+	maxStreamBytes   int
+	maxOutOfOrder    int
+	maxTCPBuffers    int
+	flowTimeout      time.Duration
+	maxFragSets      int
+	maxFragBytes     int
+	fragTimeout      time.Duration
+	maxPending       int
+	pairTimeout      time.Duration
+	queueBatches     int
 
 	// Parsed once, by parseOptions, into the types emit takes.
 	defaultRole       emit.Role         // --role
@@ -86,11 +102,30 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.readFiles, "r", "read packets from a pcap or pcapng `file` (gzip allowed; - is stdin)")
 	fs.Var(&o.interfaces, "i", "capture live from `interface` (AF_PACKET); repeat for several")
 	fs.StringVar(&o.writeFile, "w", "", "write dnstap Frame Streams to `file` (- is stdout)")
-	fs.BoolFunc("y", "write YAML text instead of binary dnstap", func(string) error { o.textFormat = "yaml"; return nil })
-	fs.BoolFunc("j", "write JSON text, one object per line, instead of binary dnstap", func(string) error { o.textFormat = "json"; return nil })
-	fs.BoolFunc("q", "write one line of text per message instead of binary dnstap", func(string) error { o.textFormat = "quiet"; return nil })
-	fs.StringVar(&o.unixSocket, "u", "", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects)")
-	fs.StringVar(&o.tcpAddr, "tcp", "", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects)")
+	text := func(format string) func(string) error {
+		return func(v string) error {
+			o.textFormat = format
+			if v == "-" {
+				o.textTarget = "-"
+			}
+			return nil
+		}
+	}
+	fs.BoolFunc("y", "write YAML text (to -w, or to stdout; `-y -`: to stdout beside -w)", text("yaml"))
+	fs.BoolFunc("j", "write JSON text, one object per line (to -w, or to stdout; `-j -`: to stdout beside -w)", text("json"))
+	fs.BoolFunc("q", "write one line of text per message (to -w, or to stdout; `-q -`: to stdout beside -w)", text("quiet"))
+	fs.Var(&o.unixSockets, "u", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects); repeat for several receivers")
+	fs.Var(&o.tcpAddrs, "tcp", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects); repeat for several receivers")
+	fs.StringVar(&o.balance, "balance", "failover", "with several receivers: `failover` (the first that works) or round-robin")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "TLS for --tcp: verify the receiver with the CA certificates in `file` (default: system roots when another --tls flag is set)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS for --tcp: client certificate `file` (PEM) for mutual TLS")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS for --tcp: client key `file` (PEM)")
+	fs.StringVar(&o.tlsServerName, "tls-server-name", "", "TLS for --tcp: `name` the receiver's certificate must carry (default: the host of --tcp)")
+	fs.StringVar(&o.spoolDir, "spool", "", "keep frames no receiver takes in Frame Streams files in `dir`, sent when a receiver is back")
+	fs.Var(&o.spoolMax, "spool-max", "bound of the spool in bytes (`size`: 4GiB, 512MiB); oldest dropped beyond (default 1GiB)")
+	fs.Var(&o.rotateSize, "rotate-size", "start a new -w file before one grows past `size` (256MiB; K, M, G, T are binary multiples)")
+	fs.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new -w file at every multiple of this `interval` (UTC; 1h: on the hour)")
+	fs.Var(&o.rotateKeep, "rotate-keep", "delete the oldest finished -w files beyond this total `size` (20GiB) or file count (a bare number: 50)")
 	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
@@ -119,8 +154,10 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "live output queue length in 256 KiB batches (full: batches dropped and counted)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage:
-  sensor -r FILE|- [-w OUT|-y|-j|-q] [options] [filter expression]
-  sensor -i IFACE [-i IFACE...] [--workers N] [-w OUT|-y|-j|-q] [options] [filter expression]
+  sensor -r FILE|- [OUTPUTS] [options] [filter expression]
+  sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
+    OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
+    -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor version
@@ -155,7 +192,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	fromConfig := len(o.readFiles)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(textTargets(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
@@ -191,22 +228,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		// that name to appear.
 		return nil, usagef("-i any is not supported: give each interface with its own -i")
 	}
-	outputs := 0
-	for _, set := range []bool{o.writeFile != "" && o.textFormat == "", o.unixSocket != "", o.tcpAddr != ""} {
-		if set {
-			outputs++
-		}
-	}
-	if outputs > 1 {
-		return nil, usagef("give one output: -w, -u or --tcp")
-	}
-	if o.textFormat != "" && (o.unixSocket != "" || o.tcpAddr != "") {
-		return nil, usagef("-y, -j and -q write text to stdout or -w, not to a socket")
-	}
-	if o.writeFile == "" && o.textFormat == "" && o.unixSocket == "" && o.tcpAddr == "" {
-		o.textFormat = "quiet"
-	}
 	var err error
+	if o.outputs, err = parseOutputs(o); err != nil {
+		return nil, err
+	}
 	if o.defaultRole, err = emit.ParseRole(o.role); err != nil {
 		return nil, usagef("--role %q: %v", o.role, err)
 	}
@@ -379,4 +404,89 @@ func loadConfig(fs *flag.FlagSet, path string) error {
 		}
 	}
 	return nil
+}
+
+// textTargets turns "-j -" into "-j=-": the flag package cannot give a
+// boolean flag an optional value, and "-" would otherwise be taken for the
+// filter expression.
+func textTargets(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch strings.TrimLeft(a, "-") {
+		case "y", "j", "q":
+			if strings.HasPrefix(a, "-") && i+1 < len(args) && args[i+1] == "-" {
+				out = append(out, a+"=-")
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// sizeValue is a byte count given with an optional binary unit: 4096,
+// 512K, 256MiB, 20GiB, 1T (K, M, G, T and KiB … TiB are all powers of 1024).
+type sizeValue struct{ n int64 }
+
+func (v *sizeValue) String() string { return strconv.FormatInt(v.n, 10) }
+func (v *sizeValue) Set(s string) error {
+	n, _, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	v.n = n
+	return nil
+}
+
+// keepValue is --rotate-keep: a size with a unit bounds bytes, a bare
+// number bounds the count of files.
+type keepValue struct {
+	bytes int64
+	files int
+}
+
+func (v *keepValue) String() string {
+	if v.files > 0 {
+		return strconv.Itoa(v.files)
+	}
+	return strconv.FormatInt(v.bytes, 10)
+}
+func (v *keepValue) Set(s string) error {
+	n, unit, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	v.bytes, v.files = 0, 0
+	if unit {
+		v.bytes = n
+	} else {
+		v.files = int(n)
+	}
+	return nil
+}
+
+// parseSize parses a positive byte count and reports whether it had a unit.
+func parseSize(s string) (int64, bool, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false, fmt.Errorf("%q: want a positive size such as 4096, 256MiB or 20GiB", s)
+	}
+	shift := map[string]uint{"": 0, "b": 0, "k": 10, "kib": 10, "kb": 10, "m": 20, "mib": 20, "mb": 20,
+		"g": 30, "gib": 30, "gb": 30, "t": 40, "tib": 40, "tb": 40}
+	sh, ok := shift[unit]
+	if !ok {
+		return 0, false, fmt.Errorf("%q: unknown unit %q (want K, M, G or T, binary)", s, t[i:])
+	}
+	if n > (1<<62)>>sh {
+		return 0, false, fmt.Errorf("%q: too large", s)
+	}
+	return n << sh, unit != "", nil
 }

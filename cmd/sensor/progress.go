@@ -45,12 +45,7 @@ func (p *progress) update(packets uint64, st *emit.Stats) {
 		return
 	}
 	p.last = now
-	var frames uint64
-	st.Each(func(name string, v uint64) {
-		if name == "frames_written" {
-			frames = v
-		}
-	})
+	frames := st.FramesEncoded()
 	pct := ""
 	if size := p.src.Size(); size > 0 {
 		pct = fmt.Sprintf("%5.1f%% ", 100*float64(p.src.BytesRead())/float64(size))

@@ -16,6 +16,7 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 )
 
 func defaultLimits() limits {
@@ -39,30 +40,41 @@ func reassemblyConfig(o *options) reassembly.Config {
 }
 
 // stopper is set by SIGINT or SIGTERM. The capture loop polls it, so the
-// output is always flushed and closed by the goroutine that owns it,
-// whatever the signal interrupts. It is installed before any input is
-// opened, so an early signal is not fatal either.
+// outputs are always flushed and closed by the goroutines that own them,
+// whatever the signal interrupts. It is installed before any input or output
+// is opened, so an early signal is not fatal either. SIGHUP never stops the
+// run: it asks the file outputs to reopen their files (logrotate).
 type stopper struct {
 	atomic.Bool
 	mu        sync.Mutex
 	interrupt func() // wakes a loop blocked in a read
+	hup       func() // reopens the outputs
 	ch        chan os.Signal
 	done      chan struct{}
 }
 
 func stopOnSignal() *stopper {
-	s := &stopper{ch: make(chan os.Signal, 2), done: make(chan struct{})}
-	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	s := &stopper{ch: make(chan os.Signal, 4), done: make(chan struct{})}
+	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		select {
-		case <-s.ch:
-			s.Store(true)
-			s.mu.Lock()
-			if s.interrupt != nil {
-				s.interrupt()
+		for {
+			select {
+			case sig := <-s.ch:
+				s.mu.Lock()
+				if sig == syscall.SIGHUP {
+					if s.hup != nil {
+						s.hup()
+					}
+				} else {
+					s.Store(true)
+					if s.interrupt != nil {
+						s.interrupt()
+					}
+				}
+				s.mu.Unlock()
+			case <-s.done:
+				return
 			}
-			s.mu.Unlock()
-		case <-s.done:
 		}
 	}()
 	return s
@@ -79,10 +91,19 @@ func (s *stopper) onStop(interrupt func()) {
 	}
 }
 
+// onHUP sets what SIGHUP does (before it is set, SIGHUP is ignored).
+func (s *stopper) onHUP(f func()) {
+	s.mu.Lock()
+	s.hup = f
+	s.mu.Unlock()
+}
+
 func (s *stopper) release() { signal.Stop(s.ch); close(s.done) }
 
-// runCapture runs one capture: a file or live interfaces into one output.
+// runCapture runs one capture: a file or live interfaces into the outputs.
 func runCapture(o *options, stdout, stderr io.Writer) error {
+	stop := stopOnSignal()
+	defer stop.release()
 	ecfg, err := emitConfig(o)
 	if err != nil {
 		return err
@@ -100,16 +121,16 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	if o.readFile != "" {
-		return runFile(o, rcfg, ecfg, stdout, stderr)
+		return runFile(o, rcfg, ecfg, stop, stdout, stderr)
 	}
-	return runLive(o, rcfg, ecfg, stdout, stderr)
+	return runLive(o, rcfg, ecfg, stop, stdout, stderr)
 }
 
-// runFile reads one capture file. Offline the output may block the loop: a
-// slow disk slows the run down but loses nothing.
-func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	stop := stopOnSignal()
-	defer stop.release()
+// runFile reads one capture file. Offline the outputs' queues block the
+// loop when full: a slow disk slows the run down but loses nothing, and a
+// socket output waits for its receiver (bounded by its write timeout, then
+// it drops and counts).
+func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper, stdout, stderr io.Writer) error {
 	src, interrupt, err := openInput(o.readFile)
 	if err != nil {
 		return err
@@ -129,11 +150,14 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			return usagef("%v", err)
 		}
 	}
-	out, err := openOutput(o, stdout)
+	outs, err := openOutputs(o.outputs, stdout, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	pipe := emit.NewPipeline(ecfg, out.frames)
+	outs.start(emit.QueueConfig{Batches: o.queueBatches, Block: true})
+	stop.onHUP(outs.reopen)
+	w := outs.writer()
+	pipe := emit.NewPipeline(ecfg, w)
 	asm := reassembly.NewAssembler(rcfg, pipe)
 
 	prog := newProgress(stderr, o.noProgress, src)
@@ -173,21 +197,19 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	prog.done()
 	asm.Flush()
 	pipe.Flush()
-	closeErr := out.Close()
+	w.Flush()
+	stop.onHUP(nil)
+	closeErr := outs.close()
 
-	s := &summary{
-		source: o.readFile, elapsed: time.Since(start), packets: packets, bytes: bytes, filtered: filtered,
-		decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals(), outputName: outputName(o),
-	}
+	s := newSummary(o.readFile)
+	s.elapsed, s.packets, s.bytes, s.filtered = time.Since(start), packets, bytes, filtered
 	s.decode.addSet(asm.Stats())
 	s.pipe.addSet(pipe.Stats())
-	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
-	for _, st := range out.stats {
-		s.output.addSet(st)
-	}
+	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
+	s.outputs = outs.reports()
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
-		s.decode.add("filter_compile_failed", n)
+		s.decode.add("filter_compile_failed", stat.Error, n)
 		fmt.Fprintf(stderr, "sensor: %v\n", match.Errors())
 	}
 	s.print(stderr)
@@ -195,25 +217,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 	if readErr != nil {
 		return fmt.Errorf("%w (the messages before it were written)", readErr)
 	}
-	if n := s.output.v["socket_batches_dropped_down"]; n > 0 && closeErr == nil {
-		// A socket receiver that went away and came back: the run ended
-		// well, but frames were lost and the exit code must say so.
-		closeErr = fmt.Errorf("%d batches of frames dropped while the receiver was unreachable", n)
-	}
-	if closeErr != nil {
-		return fmt.Errorf("output %s: %w", outputName(o), closeErr)
-	}
-	return nil
-}
-
-func outputName(o *options) string {
-	switch {
-	case o.unixSocket != "":
-		return "unix:" + o.unixSocket
-	case o.tcpAddr != "":
-		return "tcp:" + o.tcpAddr
-	case o.writeFile == "" || o.writeFile == "-":
-		return "stdout"
-	}
-	return o.writeFile
+	// Frames lost by an output (a receiver away, a full disk) fail the
+	// run even when everything closed well: the exit code must say so.
+	return errors.Join(closeErr, dropped(s.outputs))
 }

@@ -9,12 +9,15 @@
 // pairs it in a bounded open-addressing table driven by capture time
 // (pair.go), appends the dnstap protobuf by hand into a reused buffer
 // (encode.go, byte-equal to proto.Marshal of golang-dnstap's types) and
-// hands the frame to a FrameWriter. For file input that is a FileWriter
-// (fstrm.go) or a tapfile.TextWriter called directly: blocking is right
-// offline, where nothing may be dropped. For live capture each worker's
-// Pipeline writes to its own Producer of a shared Queue (queue.go), which
-// never blocks and counts what it drops; the Queue's one goroutine owns the
-// FileWriter, TextWriter or SocketWriter (socket.go).
+// hands the frame to a FrameWriter. Every destination is an Output
+// (output.go): a BatchWriter that accounts for each frame it is handed in
+// its OutputStats (delivered, spooled, dropped by reason). Each Output sits
+// behind its own Queue (queue.go), whose Producers (one per capture worker)
+// batch frames: for live capture they never block and count what a full
+// queue drops; for file input (QueueConfig.Block) they wait, so nothing is
+// lost offline. Outputs: FileOutput (fileout.go: rotation, reopen, disk
+// full), Counted around a FileWriter (fstrm.go) or tapfile.TextWriter on
+// stdout, and the socket output (socket.go).
 //
 // Nothing on the per-message path allocates. Decoding dnstap for people
 // (text output, `sensor read`, `sensor compare`) lives in package tapfile,

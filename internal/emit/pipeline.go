@@ -96,11 +96,13 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 			st[cntDropTooLarge]++
 			continue
 		}
+		// Counted as encoded whatever the writer says: a Producer
+		// accepts frames it may drop later (a full queue), so delivery is
+		// each output's own count, never this one.
+		st[cntFramesEncoded]++
 		if err := p.out.WriteFrame(p.buf); err != nil {
 			st[cntOutputErrors]++
-			continue
 		}
-		st[cntFramesWritten]++
 	}
 }
 
