@@ -131,3 +131,14 @@ func looksLikeCapture(path string) bool {
 	}
 	return false
 }
+
+// IsCaptureOrDir reports whether path is a directory or a file that starts
+// like a capture (pcap, pcapng, gzip): the CLI uses it to tell a
+// shell-expanded list of captures from a filter expression.
+func IsCaptureOrDir(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	return fi.IsDir() || (fi.Mode().IsRegular() && looksLikeCapture(path))
+}
