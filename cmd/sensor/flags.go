@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 )
 
@@ -39,8 +40,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // options is the parsed command line of a capture run.
 type options struct {
-	readFile   string     // the one -r
-	readFiles  stringList // every -r given, to refuse a second one
+	readFiles  stringList // every -r: files, directories, patterns
 	interfaces stringList
 	writeFile  string
 	textFormat string // "", "yaml", "json", "quiet"
@@ -100,7 +100,7 @@ type options struct {
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sensor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Var(&o.readFiles, "r", "read packets from a pcap or pcapng `file` (gzip allowed; - is stdin)")
+	fs.Var(&o.readFiles, "r", "read packets from pcap or pcapng `files` (gzip allowed; - is stdin): repeat, or give directories or patterns; merged in time order")
 	fs.Var(&o.interfaces, "i", "capture live from `interface` (AF_PACKET); repeat for several")
 	fs.StringVar(&o.writeFile, "w", "", "write dnstap Frame Streams to `file` (- is stdout)")
 	text := func(format string) func(string) error {
@@ -194,7 +194,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	fromConfig := len(o.readFiles)
-	if err := fs.Parse(textTargets(args)); err != nil {
+	if err := fs.Parse(textTargets(readTargets(args))); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
@@ -203,15 +203,6 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if len(o.readFiles) > fromConfig && fromConfig > 0 {
 		o.readFiles = o.readFiles[fromConfig:] // the command line wins over the config file
 	}
-	switch len(o.readFiles) {
-	case 0:
-	case 1:
-		o.readFile = o.readFiles[0]
-	default:
-		// The last one used to win silently: "-r a.pcap -r b.pcap"
-		// read b.pcap alone and said nothing of a.pcap.
-		return nil, usagef("-r given %d times (%s): give one capture file per run", len(o.readFiles), strings.Join(o.readFiles, ", "))
-	}
 	for _, a := range fs.Args() {
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
 			return nil, usagef("flag %q after the filter expression: put flags first", a)
@@ -219,9 +210,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.filter = strings.TrimSpace(strings.Join(fs.Args(), " "))
 	switch {
-	case o.readFile == "" && len(o.interfaces) == 0:
+	case len(o.readFiles) == 0 && len(o.interfaces) == 0:
 		return nil, usagef("nothing to read: give -r FILE or -i INTERFACE")
-	case o.readFile != "" && len(o.interfaces) > 0:
+	case len(o.readFiles) > 0 && len(o.interfaces) > 0:
 		return nil, usagef("-r and -i cannot be used together")
 	case slices.Contains(o.interfaces, "any"):
 		// libpcap's "any" is no interface: the sensor binds each socket to
@@ -412,6 +403,33 @@ func loadConfig(fs *flag.FlagSet, path string) error {
 // boolean flag an optional value, and "-" would otherwise be taken for the
 // filter expression.
 func textTargets(args []string) []string {
+	return textTargetsOf(args)
+}
+
+// readTargets lets a shell-expanded pattern stand after one -r:
+// `-r span-*.pcap.gz -w week.dnstap` reaches us as -r with several files.
+// Each argument after an -r value that is a capture file (by content) or a
+// directory becomes an -r of its own; the first that is neither ends the
+// run of them, so a filter expression after the flags is left alone.
+func readTargets(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if (a != "-r" && a != "--r") || i+1 >= len(args) {
+			continue
+		}
+		i++
+		out = append(out, args[i])
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && capture.IsCaptureOrDir(args[i+1]) {
+			i++
+			out = append(out, "-r", args[i])
+		}
+	}
+	return out
+}
+
+func textTargetsOf(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]

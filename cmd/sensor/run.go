@@ -120,32 +120,31 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	if o.readFile != "" {
+	if len(o.readFiles) > 0 {
 		return runFile(o, rcfg, ecfg, stop, stdout, stderr)
 	}
 	return runLive(o, rcfg, ecfg, stop, stdout, stderr)
 }
 
-// runFile reads one capture file. Offline the outputs' queues block the
-// loop when full: a slow disk slows the run down but loses nothing, and a
-// socket output waits for its receiver (bounded by its write timeout, then
-// it drops and counts).
+// runFile reads capture files. Offline the outputs' queues block the loop
+// when full: a slow disk slows the run down but loses nothing, and a socket
+// output waits for its receiver (bounded by its write timeout, then it drops
+// and counts). Several inputs are merged into one stream in capture-time
+// order; --workers N spreads the decoding over N workers whose output is put
+// back into one-worker order (internal/parallel).
 func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper, stdout, stderr io.Writer) error {
-	src, interrupt, err := openInput(o.readFile)
+	in, err := openInputs(o.readFiles, stderr)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	stop.onStop(interrupt)
-	if err := checkLinkTypes(o.readFile, src.LinkTypes(), stderr); err != nil {
-		return err
-	}
+	defer in.src.Close()
+	stop.onStop(in.interrupt)
 
 	// The expression is compiled by libpcap for each link type of the file,
 	// as tcpdump would, and run over every frame before decoding: a file run
 	// and a live run with the same expression see the same packets.
 	match := bpf.NewMatcher(o.filter)
-	for _, lt := range src.LinkTypes() {
+	for _, lt := range in.src.LinkTypes() {
 		if err := match.Prepare(uint16(lt)); err != nil {
 			return usagef("%v", err)
 		}
@@ -157,10 +156,9 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	outs.start(emit.QueueConfig{Batches: o.queueBatches, Block: true})
 	stop.onHUP(outs.reopen)
 	w := outs.writer()
-	pipe := emit.NewPipeline(ecfg, w)
-	asm := reassembly.NewAssembler(rcfg, pipe)
+	dec := newFileDecoder(o.workers, rcfg, ecfg, w)
 
-	prog := newProgress(stderr, o.noProgress, src)
+	prog := newProgress(stderr, o.noProgress, in.src)
 
 	start := time.Now()
 	var f packet.Frame
@@ -176,7 +174,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 			}
 		}()
 		for !stop.Load() {
-			if err := src.Next(&f); err != nil {
+			if err := in.src.Next(&f); err != nil {
 				if !errors.Is(err, io.EOF) && !stop.Load() {
 					readErr = err
 				}
@@ -188,30 +186,36 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 				filtered++
 				continue
 			}
-			asm.HandleFrame(&f)
+			dec.handle(&f)
 			if packets&0xffff == 0 {
-				prog.update(packets, pipe.Stats())
+				prog.update(packets, dec.framesEncoded())
 			}
 		}
 	}()
 	prog.done()
-	asm.Flush()
-	pipe.Flush()
+	if err := dec.close(); err != nil && readErr == nil {
+		readErr = err
+	}
 	w.Flush()
 	stop.onHUP(nil)
 	closeErr := outs.close()
 
-	s := newSummary(o.readFile)
+	s := newSummary(in.name)
 	s.elapsed, s.packets, s.bytes, s.filtered = time.Since(start), packets, bytes, filtered
-	s.decode.addSet(asm.Stats())
-	s.pipe.addSet(pipe.Stats())
-	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
+	for _, a := range dec.asms {
+		s.decode.addSet(a.Stats())
+	}
+	for _, p := range dec.pipes {
+		s.pipe.addSet(p.Stats())
+		p.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
+	}
 	s.outputs = outs.reports()
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
 		s.decode.add("filter_compile_failed", stat.Error, n)
 		fmt.Fprintf(stderr, "sensor: %v\n", match.Errors())
 	}
+	s.files, s.skippedFiles = in.results(), in.skipped
 	s.print(stderr)
 
 	if readErr != nil {
@@ -219,5 +223,5 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	}
 	// Frames lost by an output (a receiver away, a full disk) fail the
 	// run even when everything closed well: the exit code must say so.
-	return errors.Join(closeErr, dropped(s.outputs))
+	return errors.Join(closeErr, dropped(s.outputs), in.problems())
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 )
@@ -58,7 +60,15 @@ type summary struct {
 	types      *totals // frames by dnstap type
 	outputs    []outputReport
 	heapAllocs uint64 // heap objects allocated by the process so far
+
+	files        []capture.FileResult // several inputs: what each gave
+	skippedFiles int                  // files in input directories that are no captures
 }
+
+// maxFileLines bounds the per-file lines of the summary: a day of
+// one-minute captures would otherwise bury the totals. Files that failed are
+// always listed.
+const maxFileLines = 50
 
 func newSummary(source string) *summary {
 	return &summary{source: source, kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals()}
@@ -90,6 +100,7 @@ func (s *summary) print(w io.Writer) {
 		rate = fmt.Sprintf(", %.0f packets/s", float64(s.packets)/s.elapsed.Seconds())
 	}
 	fmt.Fprintf(&b, "sensor: %s: %d packets, %d bytes in %v%s\n", s.source, s.packets, s.bytes, s.elapsed.Round(time.Millisecond), rate)
+	s.printFiles(&b)
 	if s.filtered > 0 {
 		fmt.Fprintf(&b, "  filtered out by expression %12d\n", s.filtered)
 	}
@@ -186,5 +197,34 @@ func writeList(b *strings.Builder, title string, items []string) {
 	fmt.Fprintf(b, "  %s:\n", title)
 	for i := 0; i < len(items); i += 4 {
 		fmt.Fprintf(b, "    %s\n", strings.Join(items[i:min(i+4, len(items))], ", "))
+	}
+}
+
+// printFiles lists each input of a merged run: packets read, or why it was
+// skipped or cut short.
+func (s *summary) printFiles(b *strings.Builder) {
+	if len(s.files) == 0 {
+		return
+	}
+	failed := 0
+	for _, f := range s.files {
+		if f.Err != nil {
+			failed++
+		}
+	}
+	fmt.Fprintf(b, "  input files                %12d  (%d read in full, %d failed", len(s.files), len(s.files)-failed, failed)
+	if s.skippedFiles > 0 {
+		fmt.Fprintf(b, ", %d non-capture files skipped", s.skippedFiles)
+	}
+	b.WriteString(")\n")
+	for _, f := range s.files {
+		if f.Err == nil && len(s.files) > maxFileLines {
+			continue
+		}
+		if f.Err != nil {
+			fmt.Fprintf(b, "    %s: %d packets, then: %v\n", f.Path, f.Packets, f.Err)
+		} else {
+			fmt.Fprintf(b, "    %s: %d packets\n", f.Path, f.Packets)
+		}
 	}
 }

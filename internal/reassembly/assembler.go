@@ -127,6 +127,8 @@ type Assembler struct {
 	msg     Message    // reused for every message handed to the Sink
 	seg     tcpSegment // reused for every TCP segment
 	fragBuf []byte     // scratch for fragments found inside reassembled datagrams
+
+	steer *Steerer // set only in a Steerer's own Assembler: decoding stops at the outermost IP header
 }
 
 // NewAssembler returns an Assembler that hands every message to sink.

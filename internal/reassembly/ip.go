@@ -40,6 +40,10 @@ func (a *Assembler) ip4(b []byte, depth int) {
 		a.count(DecodeIPBadHeader)
 		return
 	}
+	if a.steer != nil {
+		a.steer.see(netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
+		return
+	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
 	if ihl < ipv4MinHeaderLen || total < ihl {
@@ -103,6 +107,10 @@ func (a *Assembler) ip6(b []byte, depth int) {
 	}
 	if b[0]>>4 != 6 {
 		a.count(DecodeIPBadHeader)
+		return
+	}
+	if a.steer != nil {
+		a.steer.see(netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40])))
 		return
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
