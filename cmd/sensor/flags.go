@@ -60,6 +60,7 @@ type options struct {
 	rotateInterval time.Duration
 	rotateKeep     keepValue
 	outputs        []outputSpec
+	analytics      analyticsOptions // --alerts-out, --ecs and their options
 
 	servers    string
 	role       string
@@ -122,6 +123,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS for --tcp: client certificate `file` (PEM) for mutual TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS for --tcp: client key `file` (PEM)")
 	fs.StringVar(&o.tlsServerName, "tls-server-name", "", "TLS for --tcp: `name` the receiver's certificate must carry (default: the host of --tcp)")
+	addAnalyticsFlags(fs, &o.analytics)
 	fs.StringVar(&o.spoolDir, "spool", "", "keep frames no receiver takes in Frame Streams files in `dir`, sent when a receiver is back")
 	fs.Var(&o.spoolMax, "spool-max", "bound of the spool in bytes (`size`: 4GiB, 512MiB); oldest dropped beyond (default 1GiB)")
 	fs.Var(&o.rotateSize, "rotate-size", "start a new -w file before one grows past `size` (256MiB; K, M, G, T are binary multiples)")
@@ -159,7 +161,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
   sensor -r FILE|- [OUTPUTS] [options] [filter expression]
   sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
     OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
-    -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
+    -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-],
+    --alerts-out FILE|- [--alerts RULES --sinkhole LIST --baseline FILE], --ecs FILE|-
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor version

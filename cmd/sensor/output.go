@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/analyze"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
@@ -21,6 +22,8 @@ type outputKind uint8
 const (
 	kindFile   outputKind = iota // -w FILE (or stdout): dnstap or text
 	kindSocket                   // -u and --tcp: Frame Streams receivers
+	kindAlerts                   // --alerts-out: the alert engine (analytics.go)
+	kindECS                      // --ecs: one ECS event per message (analytics.go)
 )
 
 // outputFormat is what a file output writes.
@@ -55,6 +58,7 @@ type outputSpec struct {
 	format outputFormat
 	file   emit.FileConfig // rotation (dnstap files only)
 	socket socketOptions
+	rules  *analyze.Rules // alert rules (kindAlerts only)
 }
 
 // name is how the summary, the metrics and the log lines call the output.
@@ -62,6 +66,8 @@ func (s *outputSpec) name() string {
 	switch {
 	case s.kind == kindSocket:
 		return s.target
+	case s.kind == kindAlerts || s.kind == kindECS:
+		return analyticsName(s)
 	case s.target == "-" && s.format == formatDnstap:
 		return "stdout"
 	case s.target == "-":
@@ -116,21 +122,26 @@ func parseOutputs(o *options) ([]outputSpec, error) {
 		s.target = strings.Join(names, ",")
 		out = append(out, s)
 	}
+	an, err := analyticsOutputs(&o.analytics)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, an...)
 	if len(out) == 0 {
 		out = append(out, outputSpec{kind: kindFile, target: "-", format: formatQuiet})
 	}
-	stdouts := 0
+	var stdouts []string
 	var file *outputSpec
 	for i := range out {
-		if out[i].kind == kindFile && out[i].target == "-" {
-			stdouts++
+		if out[i].kind != kindSocket && out[i].target == "-" {
+			stdouts = append(stdouts, stdoutFlag(&out[i]))
 		}
 		if out[i].kind == kindFile && out[i].target != "-" {
 			file = &out[i]
 		}
 	}
-	if stdouts > 1 {
-		return nil, usagef("-w - and -y/-j/-q - both write to stdout: give one")
+	if len(stdouts) > 1 {
+		return nil, usagef("%s both write to stdout: give one", strings.Join(stdouts, " and "))
 	}
 	if err := fileOptions(o, file); err != nil {
 		return nil, err
@@ -185,6 +196,8 @@ func newOutput(s *outputSpec, stdout io.Writer, logf func(string, ...any)) (emit
 	switch s.kind {
 	case kindSocket:
 		return newSocketOutput(s, logf)
+	case kindAlerts, kindECS:
+		return newAnalyticsOutput(s, stdout)
 	case kindFile:
 		if s.target == "-" {
 			return streamOutput(stdout, s.format, nil), nil
