@@ -2,143 +2,27 @@ package analyze
 
 import (
 	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/analyze/ecscheck"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 	"github.com/miekg/dns"
 )
 
-type ecsField struct {
-	typ   string
-	array bool
-}
-
 // ecsFields reads testdata/ecs_fields.csv (rows of the ECS reference).
-func ecsFields(t testing.TB) map[string]ecsField {
+func ecsFields(t testing.TB) ecscheck.Fields {
 	t.Helper()
-	f, err := os.Open("testdata/ecs_fields.csv")
+	f, err := ecscheck.Read("testdata/ecs_fields.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.Comment = '#'
-	rows, err := r.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]ecsField{}
-	for _, row := range rows[1:] {
-		out[row[3]] = ecsField{typ: row[4], array: row[6] == "array"}
-	}
-	return out
+	return f
 }
 
-// validateECS checks every leaf of an event against the field definitions:
-// the name exists, the JSON value fits the type, arrays only where ECS
-// says the field is an array.
-func validateECS(fields map[string]ecsField, event []byte) []string {
-	var v map[string]any
-	dec := json.NewDecoder(bytes.NewReader(event))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return []string{"not JSON: " + err.Error()}
-	}
-	var problems []string
-	var walk func(name string, v any, inArray bool)
-	walk = func(name string, v any, inArray bool) {
-		if m, ok := v.(map[string]any); ok && (name == "" || fields[name].typ == "object" || fields[name].typ == "") {
-			if name != "" && fields[name].typ == "" && !isPrefix(fields, name) {
-				problems = append(problems, name+": not an ECS field")
-				return
-			}
-			for k, x := range m {
-				n := k
-				if name != "" {
-					n = name + "." + k
-				}
-				walk(n, x, false)
-			}
-			return
-		}
-		f, ok := fields[name]
-		if !ok {
-			problems = append(problems, name+": not an ECS field")
-			return
-		}
-		if a, ok := v.([]any); ok {
-			if !f.array || inArray {
-				problems = append(problems, name+": array where ECS has one value")
-				return
-			}
-			for _, x := range a {
-				walk(name, x, true)
-			}
-			return
-		}
-		var okType bool
-		switch f.typ {
-		case "keyword":
-			_, okType = v.(string)
-		case "long":
-			n, isNum := v.(json.Number)
-			_, err := n.Int64()
-			okType = isNum && err == nil
-		case "ip":
-			s, isStr := v.(string)
-			_, err := netip.ParseAddr(s)
-			okType = isStr && err == nil
-		case "date":
-			s, isStr := v.(string)
-			_, err := time.Parse(time.RFC3339Nano, s)
-			okType = isStr && err == nil
-		}
-		if !okType {
-			problems = append(problems, name+": value does not fit type "+f.typ)
-		}
-	}
-	walk("", v, false)
-	for _, req := range []string{"@timestamp", "dns.type", "event.kind", "network.protocol"} {
-		if !hasPath(v, req) {
-			problems = append(problems, req+": missing")
-		}
-	}
-	return problems
-}
-
-func isPrefix(fields map[string]ecsField, name string) bool {
-	for k := range fields {
-		if strings.HasPrefix(k, name+".") {
-			return true
-		}
-	}
-	return false
-}
-
-func hasPath(v map[string]any, path string) bool {
-	if _, ok := v[path]; ok {
-		return true
-	}
-	parts := strings.Split(path, ".")
-	var cur any = v
-	for _, p := range parts {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return false
-		}
-		if cur, ok = m[p]; !ok {
-			return false
-		}
-	}
-	return true
-}
+// validateECS is ecscheck.Validate, shared with the sensor's own tests.
+var validateECS = ecscheck.Validate
 
 // TestECSValidates: every event of every capture in testdata/pcaps (public
 // and lab traffic, malformed included), run through the sensor's pipeline,
