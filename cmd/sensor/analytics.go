@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -162,8 +161,12 @@ func (o *alertOutput) Close() error {
 		o.abandoned.Store(o.raised() - o.w.Written() - o.w.Dropped())
 		return fmt.Errorf("alert sink blocked: %d alerts not written", o.abandoned.Load())
 	}
-	if n := o.w.Dropped(); n > 0 {
-		return errors.Join(err, fmt.Errorf("%d of %d alerts dropped: the sink did not keep up", n, o.raised()))
+	n := o.w.Dropped()
+	switch {
+	case n > 0 && err != nil:
+		return fmt.Errorf("%d of %d alerts dropped: the sink did not keep up (last error: %w)", n, o.raised(), err)
+	case n > 0:
+		return fmt.Errorf("%d of %d alerts dropped: the sink did not keep up", n, o.raised())
 	}
 	return err
 }
