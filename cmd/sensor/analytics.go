@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -100,28 +101,109 @@ func stdoutFlag(s *outputSpec) string {
 // newAnalyticsOutput opens an alert or ECS output. Files are appended to:
 // they are logs that a restart must not empty, and that a shipper
 // (Filebeat, Vector) follows by offset.
-func newAnalyticsOutput(s *outputSpec, stdout io.Writer) (emit.Output, error) {
+func newAnalyticsOutput(s *outputSpec, stdout io.Writer, logf func(string, ...any)) (emit.Output, error) {
 	var w io.Writer = stdout
-	var f *os.File
+	var lf *lineFile
+	var closer io.Closer
 	if s.target != "-" {
 		var err error
-		if f, err = os.OpenFile(s.target, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+		if lf, err = openLineFile(s.target, logf); err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}
-		w = f
-	}
-	var closer io.Closer
-	if f != nil {
-		closer = f
+		w, closer = lf, lf
 	}
 	if s.kind == kindECS {
 		ew := analyze.NewECSWriter(w)
-		return &ecsOutput{ECSOutput: analyze.NewECSOutput(ew, closer), w: ew}, nil
+		return &ecsOutput{ECSOutput: analyze.NewECSOutput(ew, closer), w: ew, f: lf}, nil
 	}
 	aw := analyze.NewAlertWriter(w, closer)
 	e := analyze.NewAlertEngine(*s.rules, aw.Sink())
-	return &alertOutput{AlertOutput: analyze.NewAlertOutput(e, aw), w: aw, f: f}, nil
+	return &alertOutput{AlertOutput: analyze.NewAlertOutput(e, aw), w: aw, f: lf}, nil
 }
+
+// lineFile is an alert or ECS file opened for appending. After Reopen
+// (SIGHUP, once logrotate moved the file) the next line goes to a new file
+// at the path: the switch waits for the end of the line being written, so
+// both files hold whole lines only, whatever the buffer sizes above.
+// Write and Close belong to the one goroutine writing the output.
+type lineFile struct {
+	path      string
+	f         atomic.Pointer[os.File]
+	reopen    atomic.Bool
+	lineStart bool // the last byte written ended a line
+	regular   bool // only a regular file is reopened (not a FIFO or device)
+	logf      func(string, ...any)
+}
+
+func openLineFile(path string, logf func(string, ...any)) (*lineFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	lf := &lineFile{path: path, lineStart: true, regular: fi.Mode().IsRegular(), logf: logf}
+	lf.f.Store(f)
+	return lf, nil
+}
+
+// Reopen asks for a new file at the path from the next line on.
+func (lf *lineFile) Reopen() {
+	if lf.regular {
+		lf.reopen.Store(true)
+	}
+}
+
+func (lf *lineFile) Write(p []byte) (int, error) {
+	n := 0
+	if lf.reopen.Load() {
+		if !lf.lineStart {
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				return lf.write(p)
+			}
+			m, err := lf.write(p[:i+1])
+			if n += m; err != nil {
+				return n, err
+			}
+			p = p[i+1:]
+		}
+		lf.reopen.Store(false)
+		lf.switchFile()
+	}
+	m, err := lf.write(p)
+	return n + m, err
+}
+
+func (lf *lineFile) write(p []byte) (int, error) {
+	n, err := lf.f.Load().Write(p)
+	if n > 0 {
+		lf.lineStart = p[n-1] == '\n'
+	}
+	return n, err
+}
+
+// switchFile opens the path anew; when that fails the old file goes on
+// (logged): lines are not lost to a missing directory.
+func (lf *lineFile) switchFile() {
+	f, err := os.OpenFile(lf.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		lf.logf("output %s: reopen: %v; writing on to the old file", lf.path, err)
+		return
+	}
+	old := lf.f.Swap(f)
+	old.Close()
+}
+
+// setWriteDeadline sets a deadline on a pipe or FIFO; a regular file
+// ignores it.
+func (lf *lineFile) setWriteDeadline(t time.Time) { _ = lf.f.Load().SetWriteDeadline(t) }
+
+// Close closes the current file.
+func (lf *lineFile) Close() error { return lf.f.Load().Close() }
 
 // alertCloseWait bounds how long the end of a run waits for the alert sink
 // to take the alerts still queued: a reader that went away or stopped
@@ -134,8 +216,15 @@ const alertCloseWait = 5 * time.Second
 type alertOutput struct {
 	*analyze.AlertOutput
 	w         *analyze.AlertWriter
-	f         *os.File // nil for stdout
+	f         *lineFile // nil for stdout
 	abandoned atomic.Uint64
+}
+
+// Reopen starts a new alert file at the next line (SIGHUP).
+func (o *alertOutput) Reopen() {
+	if o.f != nil {
+		o.f.Reopen()
+	}
 }
 
 // Close writes the queued alerts, waiting at most alertCloseWait for a
@@ -148,7 +237,7 @@ func (o *alertOutput) Close() error {
 		// the deadline and the writer counts the rest as dropped. A
 		// regular file or a plain stdout ignores it; the timer below
 		// covers them.
-		_ = o.f.SetWriteDeadline(time.Now().Add(alertCloseWait))
+		o.f.setWriteDeadline(time.Now().Add(alertCloseWait))
 	}
 	t := time.NewTimer(alertCloseWait + time.Second)
 	defer t.Stop()
@@ -203,6 +292,14 @@ func (o *alertOutput) EachKind(fn func(name string, k stat.Kind, v uint64)) {
 type ecsOutput struct {
 	*analyze.ECSOutput
 	w *analyze.ECSWriter
+	f *lineFile // nil for stdout
+}
+
+// Reopen starts a new ECS file at the next event (SIGHUP).
+func (o *ecsOutput) Reopen() {
+	if o.f != nil {
+		o.f.Reopen()
+	}
 }
 
 // EachKind lists the events written and the frames skipped (no DNS

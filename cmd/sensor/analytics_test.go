@@ -292,3 +292,66 @@ func TestBlockedAlertSink(t *testing.T) {
 		t.Errorf("frames were dropped: only alerts may be:\n%s", s)
 	}
 }
+
+// TestLineFileReopen: a reopen asked for in the middle of a line takes
+// effect at the end of that line, whatever the buffer above splits the
+// lines into: the moved file and the new one hold whole lines, together
+// every line once, in order.
+func TestLineFileReopen(t *testing.T) {
+	var lines []string
+	for i := range 200 {
+		lines = append(lines, fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", i%37)))
+	}
+	for _, bufSize := range []int{16, 61, 4096} {
+		t.Run(strconv.Itoa(bufSize), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "ecs.jsonl")
+			if err := os.WriteFile(path, []byte("{\"earlier\":1}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lf, err := openLineFile(path, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bw := bufio.NewWriterSize(lf, bufSize)
+			for i, l := range lines {
+				if i == 100 {
+					bw.WriteString(l[:5]) // a line begun before the signal
+					if err := os.Rename(path, path+".1"); err != nil {
+						t.Fatal(err)
+					}
+					lf.Reopen()
+					bw.WriteString(l[5:] + "\n")
+					continue
+				}
+				bw.WriteString(l + "\n")
+			}
+			if err := bw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := lf.Close(); err != nil {
+				t.Fatal(err)
+			}
+			old, _ := os.ReadFile(path + ".1")
+			cur, _ := os.ReadFile(path)
+			all := append([]string{`{"earlier":1}`}, lines...)
+			if got := strings.Split(strings.TrimSuffix(string(old)+string(cur), "\n"), "\n"); !slices.Equal(got, all) {
+				t.Fatalf("the two files together do not hold every line once in order")
+			}
+			if len(cur) == 0 {
+				t.Errorf("no new file after the reopen")
+			}
+			for name, b := range map[string][]byte{"moved": old, "new": cur} {
+				if len(b) > 0 && (b[len(b)-1] != '\n' || b[0] != '{') {
+					t.Errorf("%s file does not hold whole lines: %.40q … %.40q", name, b, b[max(0, len(b)-40):])
+				}
+			}
+			// What the buffer had written out before the signal (all
+			// but at most bufSize bytes, lines of 18+ bytes) stays in
+			// the moved file.
+			if n := strings.Count(string(old), "\n"); n < 101-(bufSize+17)/18 {
+				t.Errorf("moved file holds %d lines: lines written before the reopen went to the new file", n)
+			}
+		})
+	}
+}

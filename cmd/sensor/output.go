@@ -197,7 +197,7 @@ func newOutput(s *outputSpec, stdout io.Writer, logf func(string, ...any)) (emit
 	case kindSocket:
 		return newSocketOutput(s, logf)
 	case kindAlerts, kindECS:
-		return newAnalyticsOutput(s, stdout)
+		return newAnalyticsOutput(s, stdout, logf)
 	case kindFile:
 		if s.target == "-" {
 			return streamOutput(stdout, s.format, nil), nil

@@ -51,7 +51,9 @@ func alertLines(t *testing.T, path string) []string {
 // and --ecs to files while dig asks BIND ordinary names from one address
 // and 60 names that do not exist from another: the NXDOMAIN burst alert
 // reaches its file while the sensor still runs, naming the burst's client
-// only; at the end the ECS file holds one valid event per frame of -w.
+// only. The ECS file is then moved and SIGHUP sent (logrotate) before more
+// queries: the moved file and the new one hold whole lines, together one
+// valid event per frame of -w.
 func TestE2ELiveAlerts(t *testing.T) {
 	bin := sensorBin(t)
 	testenv.NeedTool(t, "dnstap-read", "bind9-dnsutils")
@@ -59,7 +61,12 @@ func TestE2ELiveAlerts(t *testing.T) {
 	named := lab.StartNamed(t, m.Server, lab.ServerV4, lab.ServerV6)
 	defer named.Stop(t)
 	dir := t.TempDir()
-	out, alerts, ecs := filepath.Join(dir, "live.dnstap"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "ecs.jsonl")
+	// -w in a directory of its own: SIGHUP moves its file aside too.
+	wdir := filepath.Join(dir, "w")
+	if err := os.Mkdir(wdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, alerts, ecs := filepath.Join(wdir, "live.dnstap"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "ecs.jsonl")
 	sensor := m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", out, "--alerts-out", alerts, "--ecs", ecs,
 		"--server", serverFlag, "--sinkhole", "192.0.2.66")
 	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
@@ -99,6 +106,14 @@ func TestE2ELiveAlerts(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("alerts while running %v, want %v", got, want)
 	}
+	// logrotate: move the ECS file, SIGHUP, ask again; the new events
+	// go to a new file at the path (whole lines in each).
+	time.Sleep(ringSettle + 1500*time.Millisecond)
+	if err := os.Rename(ecs, ecs+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(sensor.Pid(), syscall.SIGHUP)
+	m.Client.Dig(t, "-b", lab.ClientV6.String(), at6, "-f", batch("ordinary", ordinary))
 	time.Sleep(ringSettle)
 	if err := sensor.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
@@ -107,20 +122,30 @@ func TestE2ELiveAlerts(t *testing.T) {
 	if got := alertLines(t, alerts); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("alerts at the end %v, want %v", got, want)
 	}
-	frames := completeFrames(t, out)
-	// 40 ordinary and 60 NXDOMAIN queries, each with its answer.
-	if len(frames) != 200 {
-		t.Errorf("-w holds %d frames, want 200", len(frames))
+	var frames [][]byte
+	for _, f := range sortedFiles(t, wdir) {
+		frames = append(frames, completeFrames(t, f)...)
+	}
+	// 40 + 40 ordinary and 60 NXDOMAIN queries, each with its answer.
+	if len(frames) != 280 {
+		t.Errorf("-w holds %d frames, want 280", len(frames))
 	}
 	fields, err := ecscheck.Read(filepath.Join(testenv.RepoRoot(), "internal", "analyze", "testdata", "ecs_fields.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(ecs)
+	moved, err := os.ReadFile(ecs + ".1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	data, err := os.ReadFile(ecs)
+	if err != nil {
+		t.Fatalf("no new ECS file after SIGHUP: %v", err)
+	}
+	if len(moved) == 0 || len(data) == 0 || moved[len(moved)-1] != '\n' || data[0] != '{' {
+		t.Errorf("ECS files of %d and %d bytes: want whole lines in each", len(moved), len(data))
+	}
+	lines := bytes.Split(bytes.TrimSuffix(append(moved, data...), []byte("\n")), []byte("\n"))
 	if len(lines) != len(frames) {
 		t.Errorf("%d ECS events for %d frames", len(lines), len(frames))
 	}
@@ -137,7 +162,7 @@ func TestE2ELiveAlerts(t *testing.T) {
 		t.Errorf("%d NXDOMAIN answers to %s among the ECS events, want 60", nxEvents, lab.ClientV4)
 	}
 	s := sensor.Stderr()
-	for _, c := range []string{"alerts_nxdomain_burst 1", "alerts_written 1", "ecs_events_written 200"} {
+	for _, c := range []string{"alerts_nxdomain_burst 1", "alerts_written 1", "ecs_events_written 280"} {
 		if !strings.Contains(s, c) {
 			t.Errorf("summary lacks %q", c)
 		}
