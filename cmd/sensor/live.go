@@ -279,7 +279,7 @@ func logEvent(ev capture.SupervisorEvent, waiting map[string]bool, logf func(str
 	case ev.Kind == capture.OpenFailed && (errors.Is(ev.Err, capture.ErrNoLink) || errors.Is(ev.Err, capture.ErrLinkDown)):
 		if !waiting[ev.Interface] {
 			waiting[ev.Interface] = true
-			logf("%s: %v; waiting for it", ev.Interface, ev.Err)
+			logf("%v; waiting for it", ev.Err)
 		}
 	case ev.Kind == capture.SocketOpened:
 		delete(waiting, ev.Interface)
