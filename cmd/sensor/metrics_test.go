@@ -172,3 +172,28 @@ func TestHealthStates(t *testing.T) {
 	st.SetState(emit.StateUp)
 	check("output back", probe{"/readyz", 200, "ok\n"})
 }
+
+// TestMetricsWithFile: --metrics with -r is refused with one line, never
+// ignored; --memory-limit takes a size.
+func TestMetricsWithFile(t *testing.T) {
+	dns := pcap("dnscap_dns.pcap")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"metrics with -r", []string{"-r", dns, "-q", "--metrics", "127.0.0.1:0"}, exitUsage,
+			"sensor: --metrics serves a live capture (-i); with -r the counters are in the summary at exit (sensor -h for help)\n"},
+		{"memory limit", []string{"-r", dns, "-w", filepath.Join(t.TempDir(), "x.dnstap"), "--memory-limit", "96MiB"}, exitOK, "DNS messages"},
+		{"bad memory limit", []string{"-r", dns, "-q", "--memory-limit", "lots"}, exitUsage, `sensor: invalid value "lots" for flag -memory-limit: "lots": want a positive size`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.stderr) {
+				t.Errorf("exit %d, want %d; stderr %q, want %q in it", code, tc.code, errb.String(), tc.stderr)
+			}
+		})
+	}
+}
