@@ -60,8 +60,9 @@ func waitProbe(t *testing.T, ns *lab.Netns, state, path string, code int, prefix
 // TestHealthProbes (issue #10) walks /healthz and /readyz through each
 // state an operator must tell apart from outside: the interface missing at
 // start (not ready, logged once as waited for), capturing (ready), the
-// interface deleted mid-run (not ready) and back (ready), and an output
-// whose receiver is gone (not ready). /healthz stays "ok" throughout: the
+// interface deleted mid-run (not ready) and back (ready), its link set
+// down (not ready) and up (ready), and an output whose receiver is gone
+// (not ready). /healthz stays "ok" throughout: the
 // loops turn in every one of these states.
 func TestHealthProbes(t *testing.T) {
 	bin := sensorBin(t)
@@ -92,6 +93,10 @@ func TestHealthProbes(t *testing.T) {
 	waitProbe(t, m.Monitor, "interface deleted", "/healthz", 200, "ok")
 	m.AttachSpan(t)
 	waitProbe(t, m.Monitor, "interface back", "/readyz", 200, "ok")
+	m.SetSpan(t, false)
+	waitProbe(t, m.Monitor, "link down", "/readyz", 503, notOpen)
+	m.SetSpan(t, true)
+	waitProbe(t, m.Monitor, "link up", "/readyz", 200, "ok")
 
 	// A message makes the socket output try its receiver, which is gone.
 	m.Client.Dig(t, "-b", lab.ClientV4.String(), at4, "health."+lab.ZoneAuth, "A")
