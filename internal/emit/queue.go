@@ -59,6 +59,7 @@ type Queue struct {
 	epoch atomic.Uint64 // bumped every FlushInterval; producers hand over partial batches when it moves
 	done  chan error
 	stats QueueStats
+	beat  atomic.Int64 // wall clock of the writer's last turn, ns (Heartbeat)
 }
 
 // QueueStats are a Queue's own counters, safe from any goroutine. Frame
@@ -147,6 +148,7 @@ func NewQueue(out BatchWriter, cfg QueueConfig) *Queue {
 	for i := 0; i < cfg.Batches+1; i++ {
 		q.free <- make([]byte, 0, cfg.BatchSize)
 	}
+	q.beat.Store(time.Now().UnixNano())
 	go q.run()
 	return q
 }
@@ -167,7 +169,9 @@ func (q *Queue) run() {
 				q.stats.c[qcWriteErrors].Add(1)
 			}
 			q.free <- b.buf[:0]
+			q.beat.Store(time.Now().UnixNano())
 		case <-t.C:
+			q.beat.Store(time.Now().UnixNano())
 			q.epoch.Add(1)
 			if err := q.out.Flush(); err != nil {
 				q.stats.c[qcFlushErrors].Add(1)
