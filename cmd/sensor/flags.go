@@ -80,17 +80,17 @@ type options struct {
 	memoryLimit sizeValue
 	cpuProfile  string
 
-	maxFlows         int
-	maxStreamBytes   int
-	maxOutOfOrder    int
-	maxTCPBuffers    int
-	flowTimeout      time.Duration
-	maxFragSets      int
-	maxFragBytes     int
-	fragTimeout      time.Duration
-	maxPending       int
-	pairTimeout      time.Duration
-	queueBatches     int
+	maxFlows       int
+	maxStreamBytes int
+	maxOutOfOrder  int
+	maxTCPBuffers  int
+	flowTimeout    time.Duration
+	maxFragSets    int
+	maxFragBytes   int
+	fragTimeout    time.Duration
+	maxPending     int
+	pairTimeout    time.Duration
+	queueBatches   int
 
 	// Parsed once, by parseOptions, into the types emit takes.
 	defaultRole       emit.Role         // --role
