@@ -2,10 +2,10 @@ package reassembly
 
 import (
 	"encoding/binary"
-	"math/bits"
-	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/bounded"
 )
 
 // TCPCounter indexes Stats.TCP.
@@ -183,26 +183,20 @@ type tcpDir struct {
 	r         *[maxTCPRanges]tcpRange // the flow slot's entry in tcpReassembler.ranges; r[:nr] are in use
 }
 
-// tcpFlow is one connection. Slots live in tcpReassembler.flows; their
-// order of last activity is kept apart, in tcpReassembler.lru, and their
-// out-of-order pieces in tcpReassembler.ranges. What every segment reads
-// (the key words, the activity time, the hash, both directions) comes
-// first, so that a segment touches three cache lines of its flow; the
-// flowKey is read when the flow ends. The size is a multiple of 64 bytes
-// (TestTCPFlowLayout).
-type tcpFlow struct {
-	words flowWords
-	last  int64     // capture time of the latest segment
-	hash  uint32    // flowHash of words: its place in the index
-	dir   [2]tcpDir // [0]: from key.a, [1]: from key.b
-	key   flowKey
-}
+// tcpFlow is one connection: a slot of tcpReassembler.flows, keyed by its
+// words, with Time the capture time of its latest segment. Its
+// out-of-order pieces live apart, in tcpReassembler.ranges. What every
+// segment reads (the key words, the activity time, the hash, both
+// directions) comes first, so that a segment touches three cache lines of
+// its flow; the flowKey is read when the flow ends. The size is a multiple
+// of 64 bytes (TestTCPFlowLayout).
+type tcpFlow = bounded.Entry[flowWords, flowState]
 
-// tcpLink links flow slots in order of last activity, least recent first.
-// The links live in an array of their own, not in tcpFlow: moving a flow
-// to the recent end writes to two other flows, and 8-byte links for
-// MaxFlows slots stay in the CPU cache where whole flows do not.
-type tcpLink struct{ prev, next int32 }
+// flowState is a connection's value in the flow table.
+type flowState struct {
+	dir [2]tcpDir // [0]: from key.a, [1]: from key.b
+	key flowKey
+}
 
 // tcpReassembler rebuilds DNS messages from TCP segments (RFC 1035 §4.2.2,
 // RFC 7766), one stream per connection direction, driven by capture time
@@ -223,29 +217,18 @@ type tcpReassembler struct {
 	maxHold    int32 // largest framed message a buffer may collect
 	gapTimeout int64
 
-	// index finds a flow slot by key: open addressing with linear
-	// probing, at most half full. An entry is the key's 32-bit hash above
-	// slot+1 (0: empty), so that a probe compares hashes without touching
-	// the flows, and a deletion can move entries back (no tombstones). It
-	// replaces a map[flowKey]int32, whose lookup (hashing a 72-byte key
-	// field by field, then a control word and a slot apart) took a quarter
-	// of the time of a whole run over a TCP capture.
-	index []uint64
-	mask  uint32
-	seed  [6]uint64 // random per reassembler: a peer cannot aim keys at one chain
-	count int       // flows in the index
+	// flows finds a connection by its key words, least recently active
+	// first. It replaces a map[flowKey]int32, whose lookup (hashing a
+	// 72-byte key field by field, then a control word and a slot apart)
+	// took a quarter of the time of a whole run over a TCP capture.
+	flows bounded.Table[flowWords, flowState]
 	// last is the slot of the previous segment's flow (or -1): segments of
 	// one connection come in runs.
-	last  int32
-	flows []tcpFlow // grows up to maxFlows, then slots are reused
-	lru   []tcpLink // parallel to flows
+	last int32
 	// ranges holds each flow slot's out-of-order pieces, per direction,
 	// apart from tcpFlow because they are rarely used and would double
 	// its size.
 	ranges [][2][maxTCPRanges]tcpRange
-	free   []int32
-	head   int32 // least recently active
-	tail   int32
 
 	classes []int32    // buffer capacities, ascending; the last is maxStream
 	pool    [][][]byte // free buffers per class
@@ -267,32 +250,14 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 		maxStream:  int32(max(min(cfg.MaxStreamBytes, 1<<30), 16)),
 		maxOOO:     int32(max(min(cfg.MaxOutOfOrderBytes, 1<<30), 0)),
 		gapTimeout: int64(min(tcpGapTimeout, cfg.FlowTimeout)),
-		head:       -1,
-		tail:       -1,
 		last:       -1,
 	}
 	r.maxHold = min(r.maxStream, maxTCPMessage)
 	// One connection may always hold both of its directions in full.
 	r.maxBuf = max(cfg.MaxTCPBufferBytes, 2*int(r.maxStream))
-	size := 8
-	for size < 2*r.maxFlows {
-		size *= 2
-	}
-	r.index = make([]uint64, size)
-	r.mask = uint32(size - 1)
-	for i := range r.seed {
-		r.seed[i] = rand.Uint64()
-	}
-	// Reserved up front, not grown by append: growing would copy the table
-	// and leave the old copies to the garbage collector, which (nothing
-	// else allocating) lets the heap reach twice the table before it runs:
-	// a SYN flood measured 122 MB RSS that way. Untouched capacity costs
-	// address space, not memory.
-	r.flows = make([]tcpFlow, 0, r.maxFlows)
-	r.lru = make([]tcpLink, 0, r.maxFlows)
+	r.flows.Init(r.maxFlows, r.timeout)
 	// Made in full: tcpDir.r points into it, so it must never move.
 	r.ranges = make([][2][maxTCPRanges]tcpRange, r.maxFlows)
-	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
 		r.classes = append(r.classes, c)
 	}
@@ -305,28 +270,19 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 func (r *tcpReassembler) heldBytes() int { return r.held }
 
 // tracked is the number of connections held; never above MaxFlows.
-func (r *tcpReassembler) tracked() int { return r.count }
+func (r *tcpReassembler) tracked() int { return r.flows.Len() }
 
-// mum is the folded 128-bit product of a and b (as in wyhash).
-func mum(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return hi ^ lo
-}
-
-// flowHash hashes w with the reassembler's seed. Keys come from the
+// flowHash hashes w with the flow table's seeded hash. Keys come from the
 // network, so the seed is random: without it a peer could send many
-// connections that share one probe chain.
-func (r *tcpReassembler) flowHash(w *flowWords) uint32 {
-	h := mum(w.ah^r.seed[0], w.al^r.seed[1]) ^ mum(w.bh^r.seed[2], w.bl^r.seed[3])
-	return uint32(mum(h^r.seed[4], w.marks^r.seed[5]))
-}
+// connections that share one probe run.
+func (r *tcpReassembler) flowHash(w *flowWords) uint32 { return r.flows.Hash(w) }
 
 // matches reports whether flow slot i holds the key w (k, when zoned).
 func (r *tcpReassembler) matches(i int32, w *flowWords, k *flowKey) bool {
-	f := &r.flows[i]
+	f := r.flows.At(i)
 	// Word by word: comparing the structs calls memequal.
-	return f.words.al == w.al && f.words.bl == w.bl && f.words.marks == w.marks &&
-		f.words.ah == w.ah && f.words.bh == w.bh && (w.marks&flowZoned == 0 || f.key == *k)
+	return f.Key.al == w.al && f.Key.bl == w.bl && f.Key.marks == w.marks &&
+		f.Key.ah == w.ah && f.Key.bh == w.bh && (w.marks&flowZoned == 0 || f.Val.key == *k)
 }
 
 // keyOf sets k and w to the key of the connection from src to dst and
@@ -391,62 +347,18 @@ func (s *tcpSegment) setKey(di int, k *flowKey) {
 
 // lookup returns the slot of the flow with key w (k) and hash h, or -1.
 func (r *tcpReassembler) lookup(w *flowWords, k *flowKey, h uint32) int32 {
-	for p := h & r.mask; ; p = (p + 1) & r.mask {
-		e := r.index[p]
-		if e == 0 {
-			return -1
-		}
-		if uint32(e>>32) == h {
-			if i := int32(uint32(e)) - 1; r.matches(i, w, k) {
-				return i
-			}
+	for p, i := r.flows.Probe(h); i != bounded.None; p, i = r.flows.Next(p, h) {
+		if r.matches(i, w, k) {
+			return i
 		}
 	}
-}
-
-// insert adds slot i, whose key hashes to h, to the index.
-func (r *tcpReassembler) insert(i int32, h uint32) {
-	p := h & r.mask
-	for r.index[p] != 0 {
-		p = (p + 1) & r.mask
-	}
-	r.index[p] = uint64(h)<<32 | uint64(uint32(i+1))
-	r.count++
-}
-
-// remove takes slot i, whose key hashes to h, out of the index, moving
-// later entries of its probe run back over the hole (Knuth's algorithm R)
-// so that lookups never need tombstones.
-func (r *tcpReassembler) remove(i int32, h uint32) {
-	p := h & r.mask
-	for uint32(r.index[p]) != uint32(i+1) {
-		p = (p + 1) & r.mask
-	}
-	r.count--
-	for {
-		r.index[p] = 0
-		q := p
-		for {
-			q = (q + 1) & r.mask
-			e := r.index[q]
-			if e == 0 {
-				return
-			}
-			// The entry at q may fill the hole at p unless its home lies
-			// cyclically in (p, q].
-			if home := uint32(e>>32) & r.mask; (q-home)&r.mask >= (q-p)&r.mask {
-				r.index[p] = e
-				p = q
-				break
-			}
-		}
-	}
+	return -1
 }
 
 // segment takes one TCP segment of a DNS connection.
 func (r *tcpReassembler) segment(s *tcpSegment) {
 	r.stats.TCP[TCPSegments].Inc()
-	if r.head >= 0 && s.ts-r.flows[r.head].last > r.timeout {
+	if r.flows.Expired(s.ts) != bounded.None {
 		r.expire(s.ts) // not inlined: checked here first, as it rarely has work
 	}
 
@@ -461,7 +373,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 	var h uint32
 	i := r.last
 	if i >= 0 && r.matches(i, &w, &k) {
-		h = r.flows[i].hash
+		h = r.flows.At(i).Hash()
 	} else {
 		h = r.flowHash(&w)
 		i = r.lookup(&w, &k, h)
@@ -477,14 +389,14 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 		r.touch(i, s.ts)
 	}
 	r.last = i
-	f := &r.flows[i]
+	f := r.flows.At(i)
 	if s.flags&tcpRST != 0 {
 		// RFC 9293 §3.5.2: data on a RST is diagnostic text, not stream.
 		r.endFlow(i)
 		r.stats.TCP[TCPFlowsClosed].Inc()
 		return
 	}
-	d, o := &f.dir[di], &f.dir[1-di]
+	d, o := &f.Val.dir[di], &f.Val.dir[1-di]
 	seq := s.seq
 	if s.flags&tcpSYN != 0 {
 		if d.state != dirNone && !(d.synSeen && d.isn == s.seq) {
@@ -495,8 +407,8 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 			s.setKey(di, &k)
 			i = r.newFlow(&w, &k, h, s.ts)
 			r.last = i
-			f = &r.flows[i]
-			d, o = &f.dir[di], &f.dir[1-di]
+			f = r.flows.At(i)
+			d, o = &f.Val.dir[di], &f.Val.dir[1-di]
 		}
 		if d.state == dirNone {
 			d.state = dirSynced
@@ -960,24 +872,11 @@ func (r *tcpReassembler) finish(d *tcpDir, src, dst netip.AddrPort) {
 
 // endFlow finishes both directions of flow i and frees its slot.
 func (r *tcpReassembler) endFlow(i int32) {
-	f := &r.flows[i]
-	r.finish(&f.dir[0], f.key.a, f.key.b)
-	r.finish(&f.dir[1], f.key.b, f.key.a)
-	l := r.lru[i]
-	if l.prev >= 0 {
-		r.lru[l.prev].next = l.next
-	} else {
-		r.head = l.next
-	}
-	if l.next >= 0 {
-		r.lru[l.next].prev = l.prev
-	} else {
-		r.tail = l.prev
-	}
-	r.remove(i, f.hash)
-	f.key = flowKey{}
-	f.words = flowWords{}
-	r.free = append(r.free, i)
+	f := r.flows.At(i)
+	r.finish(&f.Val.dir[0], f.Val.key.a, f.Val.key.b)
+	r.finish(&f.Val.dir[1], f.Val.key.b, f.Val.key.a)
+	r.flows.Remove(i)
+	f.Val.key = flowKey{} // drop the netip handles
 	if r.last == i {
 		r.last = -1
 	}
@@ -986,74 +885,44 @@ func (r *tcpReassembler) endFlow(i int32) {
 // newFlow takes a slot for k, evicting the least recently active
 // connection when MaxFlows are tracked.
 func (r *tcpReassembler) newFlow(w *flowWords, k *flowKey, h uint32, now int64) int32 {
-	if len(r.free) == 0 && len(r.flows) >= r.maxFlows {
+	if r.flows.Full() {
 		r.stats.TCP[TCPFlowsEvicted].Inc()
-		r.endFlow(r.head)
+		r.endFlow(r.flows.Oldest())
 	}
-	var i int32
-	if len(r.free) > 0 {
-		i = r.free[len(r.free)-1]
-		r.free = r.free[:len(r.free)-1]
-	} else {
-		r.flows = append(r.flows, tcpFlow{})
-		r.lru = append(r.lru, tcpLink{})
-		i = int32(len(r.flows) - 1)
-		r.flows[i].dir[0].r = &r.ranges[i][0]
-		r.flows[i].dir[1].r = &r.ranges[i][1]
-	}
+	i := r.flows.Insert(w, h, now)
 	r.stats.TCP[TCPFlowsCreated].Inc()
-	f := &r.flows[i]
-	f.words = *w
-	f.key = *k
-	f.hash = h
-	f.last = now
-	r.lru[i] = tcpLink{prev: r.tail, next: -1}
-	if r.tail >= 0 {
-		r.lru[r.tail].next = i
-	} else {
-		r.head = i
+	f := r.flows.At(i)
+	if f.Val.dir[0].r == nil { // a slot used for the first time
+		f.Val.dir[0].r = &r.ranges[i][0]
+		f.Val.dir[1].r = &r.ranges[i][1]
 	}
-	r.tail = i
-	r.insert(i, h)
+	f.Val.key = *k
 	return i
 }
 
 // touch marks flow i active at now, moving it to the recent end.
 func (r *tcpReassembler) touch(i int32, now int64) {
-	if f := &r.flows[i]; now > f.last {
-		f.last = now
+	if f := r.flows.At(i); now > f.Time {
+		f.Time = now
 	}
-	if r.tail == i {
-		return
-	}
-	l := &r.lru[i]
-	if l.prev >= 0 {
-		r.lru[l.prev].next = l.next
-	} else {
-		r.head = l.next
-	}
-	r.lru[l.next].prev = l.prev
-	l.prev = r.tail
-	l.next = -1
-	r.lru[r.tail].next = i
-	r.tail = i
+	r.flows.Touch(i)
 }
 
 // expire drops connections idle longer than the timeout at now, delivering
 // whole messages they still hold. Flows are kept least recently active
 // first, so it stops at the first live one: O(1) when nothing expires.
 func (r *tcpReassembler) expire(now int64) {
-	for r.head >= 0 && now-r.flows[r.head].last > r.timeout {
+	for i := r.flows.Expired(now); i != bounded.None; i = r.flows.Expired(now) {
 		r.stats.TCP[TCPFlowsExpired].Inc()
-		r.endFlow(r.head)
+		r.endFlow(i)
 	}
 }
 
 // flush ends every stream at the end of input: holes are skipped, whole
 // messages after them delivered, partial messages counted and dropped.
 func (r *tcpReassembler) flush() {
-	for r.head >= 0 {
-		r.endFlow(r.head)
+	for i := r.flows.Oldest(); i != bounded.None; i = r.flows.Oldest() {
+		r.endFlow(i)
 	}
 }
 
@@ -1097,11 +966,12 @@ func (r *tcpReassembler) makeRoom(size int) {
 		if r.dropPooled() {
 			continue
 		}
-		if r.head < 0 || r.head == r.last {
+		o := r.flows.Oldest()
+		if o == bounded.None || o == r.last {
 			return
 		}
 		r.stats.TCP[TCPFlowsEvictedMemory].Inc()
-		r.endFlow(r.head)
+		r.endFlow(o)
 	}
 }
 

@@ -985,7 +985,7 @@ func TestTCPFlowLayout(t *testing.T) {
 	if size := unsafe.Sizeof(f); size%64 != 0 {
 		t.Errorf("tcpFlow is %d bytes, not a multiple of 64", size)
 	}
-	if end := unsafe.Offsetof(f.dir) + unsafe.Sizeof(f.dir); end > 3*64 {
+	if end := unsafe.Offsetof(f.Val) + unsafe.Offsetof(f.Val.dir) + unsafe.Sizeof(f.Val.dir); end > 3*64 {
 		t.Errorf("direction state ends at byte %d, past the third cache line", end)
 	}
 }
@@ -1100,7 +1100,7 @@ func TestTCPFlowIndex(t *testing.T) {
 				default:
 					if len(live) == maxFlows {
 						for k, i := range live {
-							if i == r.head {
+							if i == r.flows.Oldest() {
 								delete(live, k)
 							}
 						}
