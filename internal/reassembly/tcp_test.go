@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/synth"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -697,6 +698,58 @@ func TestTCPSYNFlood(t *testing.T) {
 		t.Errorf("heap grew %d bytes, bound %d", grew, bound)
 	}
 	runtime.KeepAlive(r)
+}
+
+// TestTCPChosenCollisions opens connections whose keys were chosen offline
+// to share a few probe runs of an unseeded hash (the multiply-mix the
+// pending-query table used, synth.MixWords, over the flow words). The flow
+// index must spread them as it spreads any keys: a few index elements
+// examined per segment. With a fixed hash the same keys cost a walk of the
+// whole run each, so this fails if the seed is ever removed.
+func TestTCPChosenCollisions(t *testing.T) {
+	const (
+		maxFlows = 4096 // an index of 2^13
+		mask     = 1<<13 - 1
+		slots    = 32
+		n        = 2000
+	)
+	// The attacker's search: client addresses and ports until n keys land
+	// in the first slots homes of the unseeded hash.
+	var srcs []netip.AddrPort
+	homes := map[uint64]bool{}
+	for i := 0; len(srcs) < n; i++ {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 16), byte(i >> 8)}), uint16(1024+i&0xff))
+		var w flowWords
+		keyOf4(src, tsrv, 0, &w)
+		if h := synth.MixWords(w.ah, w.al, w.bh, w.bl, w.marks) & mask; h < slots {
+			srcs = append(srcs, src)
+			homes[h] = true
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.MaxFlows = maxFlows
+	var stats Stats
+	r := newTCPReassembler(cfg, &stats, func(netip.AddrPort, netip.AddrPort, []byte, int64) {})
+	q := framed(dnsQuery(1, "a.example"))
+	for i, src := range srcs {
+		r.segment(&tcpSegment{src: src, dst: tsrv, flags: tcpSYN, seq: 1, ts: t0 + int64(i)})
+	}
+	for i, src := range srcs { // the flows again, from the other end of the index's runs
+		r.segment(&tcpSegment{src: src, dst: tsrv, flags: tcpACK, seq: 2, payload: q, ts: t0 + n + int64(i)})
+	}
+	if got := stats.TCP[TCPMessages].Load(); got != n || r.tracked() != n {
+		t.Fatalf("%d messages from %d flows, want %d from %d", got, r.tracked(), n, n)
+	}
+	// A SYN is a lookup that misses and an insert, a data segment a
+	// lookup that hits: at a load of 1/4, one or two elements each
+	// (measured 1.7 per segment). Unseeded, the n keys form one run and
+	// the SYNs alone walk n²/2 = 2 million.
+	probes := r.flows.Probes()
+	t.Logf("%.2f probes per segment (%d homes unseeded)", float64(probes)/(2*n), len(homes))
+	if probes > 4*2*n {
+		t.Fatalf("%d probes for %d segments, want at most %d: chosen keys share probe runs, the flow index's hash is not seeded",
+			probes, 2*n, 4*2*n)
+	}
 }
 
 // TestTCPAllocs checks that steady-state segments allocate nothing: whole
