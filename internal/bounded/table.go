@@ -34,9 +34,10 @@ func (e *Entry[K, V]) Hash() uint32 { return e.hash }
 type link struct{ prev, next int32 }
 
 // Table is a bounded set of entries keyed by K, owned by one goroutine.
-// Entries are addressed by slot number (0 ≤ slot < Max), which stays valid
-// until the entry is removed. K must hold no pointers and no padding: the
-// hash reads its memory (Init panics otherwise).
+// Entries are addressed by slot number (0 ≤ slot < the limit given to
+// Init), which stays valid until the entry is removed. K must hold no
+// pointers and no padding: the hash reads its memory (Init panics
+// otherwise).
 //
 // The zero Table is not usable; call Init.
 type Table[K comparable, V any] struct {
