@@ -5,7 +5,7 @@ import "time"
 // Pending returns the queries waiting for their response now. It belongs
 // to the Pipeline's goroutine: a worker copies it into a gauge now and
 // then, and metrics read the copy.
-func (p *Pipeline) Pending() int { return p.pairs.n }
+func (p *Pipeline) Pending() int { return p.pairs.t.Len() }
 
 // Depth returns the full batches waiting for the writer; safe from any
 // goroutine.

@@ -2,18 +2,19 @@ package emit
 
 import (
 	"testing"
-	"unsafe"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/bounded"
 )
 
 // budgetPerPending is the memory of one pending query as the README's
-// memory budget states it (bytes, amd64): its slot and two index entries
-// (the index is at most half full, rounded up to a power of two). A change
+// memory budget states it (bytes, amd64): its table entry, age link,
+// free-list slot and two index elements (bounded.EntryBytes). A change
 // that changes it fails here, so the README is updated with it.
-const budgetPerPending = 168
+const budgetPerPending = 148
 
 func TestMemoryBudgetSizes(t *testing.T) {
-	per := unsafe.Sizeof(pairSlot{}) + 2*unsafe.Sizeof(int32(0))
-	t.Logf("pending query %d bytes (pairSlot %d)", per, unsafe.Sizeof(pairSlot{}))
+	per := bounded.EntryBytes[pairKey, struct{}]()
+	t.Logf("pending query %d bytes", per)
 	if per != budgetPerPending {
 		t.Errorf("per pending query %d bytes: the README's memory budget says %d", per, budgetPerPending)
 	}
