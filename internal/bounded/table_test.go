@@ -113,16 +113,17 @@ func TestTableSeeded(t *testing.T) {
 // TestTablePlainKeys checks that Init refuses keys whose memory is not all
 // key: the hash reads it as bytes.
 func TestTablePlainKeys(t *testing.T) {
+	// Blank fields: only the layout matters.
 	type padded struct {
-		a uint8
-		b uint64
+		_ uint8
+		_ uint64
 	}
 	type tailPadded struct {
-		b uint64
-		a uint8
+		_ uint64
+		_ uint8
 	}
-	type pointer struct{ p *int }
-	type str struct{ s string }
+	type pointer struct{ _ *int }
+	type str struct{ _ string }
 	for name, init := range map[string]func(){
 		"padding":      func() { new(Table[padded, int]).Init(1, 1) },
 		"tail padding": func() { new(Table[tailPadded, int]).Init(1, 1) },
