@@ -27,7 +27,7 @@ func defaultLimits() limits {
 		maxTCPBuffers: r.MaxTCPBufferBytes,
 		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
-		queueBatches: 32,
+		queueBatches: emit.DefaultBatches,
 	}
 }
 
