@@ -78,19 +78,20 @@ type options struct {
 	noProgress  bool
 	duration    time.Duration
 	metrics     string
+	memoryLimit sizeValue
 	cpuProfile  string
 
-	maxFlows         int
-	maxStreamBytes   int
-	maxOutOfOrder    int
-	maxTCPBuffers    int
-	flowTimeout      time.Duration
-	maxFragSets      int
-	maxFragBytes     int
-	fragTimeout      time.Duration
-	maxPending       int
-	pairTimeout      time.Duration
-	queueBatches     int
+	maxFlows       int
+	maxStreamBytes int
+	maxOutOfOrder  int
+	maxTCPBuffers  int
+	flowTimeout    time.Duration
+	maxFragSets    int
+	maxFragBytes   int
+	fragTimeout    time.Duration
+	maxPending     int
+	pairTimeout    time.Duration
+	queueBatches   int
 
 	// Parsed once, by parseOptions, into the types emit takes.
 	defaultRole       emit.Role         // --role
@@ -141,7 +142,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.dedup, "dedup", 0, "drop copies of a packet seen within this `window` (capture time; SPAN duplicates; 0: off)")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on `host:port` during live capture")
+	fs.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (`size`: 48MiB; GOMEMLIMIT): the collector works harder near it (default none)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()

@@ -37,12 +37,44 @@ type liveWorker struct {
 	bytes  atomic.Uint64
 	err    error // why the worker stopped early, if it did
 	iface  string
+	worker int // its number on the interface, for metrics and logs
+	gauges workerGauges
+}
+
+// workerGauges are a worker's figures that metrics and the health check
+// read from other goroutines. The loop stores them at most once a second
+// of capture time while frames flow, and on every poll timeout when the
+// link is idle: never per packet.
+type workerGauges struct {
+	beat     atomic.Int64 // wall clock of the loop's last turn, ns
+	lastPkt  atomic.Int64 // capture time of the last frame, ns (0: none yet)
+	flows    atomic.Int64
+	fragSets atomic.Int64
+	pending  atomic.Int64
+}
+
+// publishEvery bounds how stale the gauges get while frames flow.
+const publishEvery = int64(time.Second)
+
+// publish copies the tables' sizes (owned by this goroutine) and the
+// heartbeat into the gauges.
+func (w *liveWorker) publish(lastPkt int64) {
+	g := &w.gauges
+	g.beat.Store(time.Now().UnixNano())
+	if lastPkt != 0 {
+		g.lastPkt.Store(lastPkt)
+	}
+	g.flows.Store(int64(w.asm.Flows()))
+	g.fragSets.Store(int64(w.asm.FragmentSets()))
+	g.pending.Store(int64(w.pipe.Pending()))
 }
 
 func (w *liveWorker) loop(stop *stopper) {
 	var f packet.Frame
 	draining := false
 	var drainUntil time.Time
+	var last, published int64 // capture times: of the last frame, of the last publish
+	w.publish(0)
 	for {
 		if !draining && stop.Load() {
 			// Clean shutdown: what the kernel already put in the ring
@@ -63,6 +95,8 @@ func (w *liveWorker) loop(stop *stopper) {
 				// periods still reach the output, and age pending queries.
 				w.out.Flush()
 				w.pipe.Tick(time.Now().UnixNano())
+				w.publish(last)
+				published = last
 				continue
 			}
 			// The Supervisor hides link changes and returns nothing but
@@ -76,6 +110,11 @@ func (w *liveWorker) loop(stop *stopper) {
 		w.frames.Store(w.frames.Load() + 1)
 		w.bytes.Store(w.bytes.Load() + uint64(len(f.Data)))
 		w.asm.HandleFrame(&f)
+		last = f.Timestamp
+		if last-published >= publishEvery {
+			w.publish(last)
+			published = last
+		}
 	}
 }
 
@@ -112,12 +151,13 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		w.out = outs.writer()
 		w.pipe = emit.NewPipeline(ecfg, w.out)
 		w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+		w.gauges.beat.Store(time.Now().UnixNano()) // healthy until its loop has had time to turn
 	}
 	stop.onHUP(outs.reopen)
 	start := time.Now()
 	snapshot := func() *summary { return liveSummary(o, workers, outs, time.Since(start)) }
 	if ln != nil {
-		defer serveMetrics(ln, snapshot)()
+		defer serveMetrics(ln, newRegistry(workers, outs), &health{workers: workers, outs: outs})()
 	}
 	if o.duration > 0 {
 		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
@@ -157,7 +197,7 @@ func openWorkers(o *options) ([]*liveWorker, error) {
 				closeWorkers(workers)
 				return nil, fmt.Errorf("capture on %s: %w", iface, err)
 			}
-			workers = append(workers, &liveWorker{sup: sup, iface: iface})
+			workers = append(workers, &liveWorker{sup: sup, iface: iface, worker: n})
 		}
 	}
 	return workers, nil
@@ -205,6 +245,7 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 			defer t.Stop()
 			tick = t.C
 		}
+		waiting := map[string]bool{} // interfaces said to be waited for
 		poll := time.NewTicker(100 * time.Millisecond)
 		defer poll.Stop()
 		for {
@@ -218,7 +259,7 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 					for drained := false; !drained; {
 						select {
 						case ev := <-w.sup.Events():
-							logf("%s", ev)
+							logEvent(ev, waiting, logf)
 						default:
 							drained = true
 						}
@@ -228,6 +269,24 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// logEvent logs a socket event. An interface that is missing or down is
+// said to be waited for once, not once per worker and attempt: the sensor
+// keeps trying, and /readyz says it is not ready meanwhile.
+func logEvent(ev capture.SupervisorEvent, waiting map[string]bool, logf func(string, ...any)) {
+	switch {
+	case ev.Kind == capture.OpenFailed && (errors.Is(ev.Err, capture.ErrNoLink) || errors.Is(ev.Err, capture.ErrLinkDown)):
+		if !waiting[ev.Interface] {
+			waiting[ev.Interface] = true
+			logf("%v; waiting for it", ev.Err)
+		}
+	case ev.Kind == capture.SocketOpened:
+		delete(waiting, ev.Interface)
+		logf("%s", ev)
+	default:
+		logf("%s", ev)
+	}
 }
 
 func logStats(s *summary, logf func(string, ...any)) {

@@ -388,5 +388,3 @@ func newLogger(w io.Writer) func(format string, args ...any) {
 		mu.Unlock()
 	}
 }
-
-var errNotCovered = errors.New("not covered")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,7 @@ func defaultLimits() limits {
 		maxTCPBuffers: r.MaxTCPBufferBytes,
 		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
-		queueBatches: 256,
+		queueBatches: emit.DefaultBatches,
 	}
 }
 
@@ -102,6 +103,11 @@ func (s *stopper) release() { signal.Stop(s.ch); close(s.done) }
 
 // runCapture runs one capture: a file or live interfaces into the outputs.
 func runCapture(o *options, stdout, stderr io.Writer) error {
+	if len(o.readFiles) > 0 && o.metrics != "" {
+		// A file run ends when the file does: there is nothing to scrape
+		// or probe, and its counters are in the summary at exit.
+		return usagef("--metrics serves a live capture (-i); with -r the counters are in the summary at exit")
+	}
 	stop := stopOnSignal()
 	defer stop.release()
 	ecfg, err := emitConfig(o)
@@ -119,6 +125,9 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if o.memoryLimit.n > 0 {
+		debug.SetMemoryLimit(o.memoryLimit.n)
 	}
 	if len(o.readFiles) > 0 {
 		return runFile(o, rcfg, ecfg, stop, stdout, stderr)
