@@ -57,6 +57,7 @@ func alertLines(t *testing.T, path string) []string {
 func TestE2ELiveAlerts(t *testing.T) {
 	bin := sensorBin(t)
 	testenv.NeedTool(t, "dnstap-read", "bind9-dnsutils")
+	testenv.NeedTool(t, "curl", "curl")
 	m := lab.NewMirror(t)
 	named := lab.StartNamed(t, m.Server, lab.ServerV4, lab.ServerV6)
 	defer named.Stop(t)
@@ -68,7 +69,7 @@ func TestE2ELiveAlerts(t *testing.T) {
 	}
 	out, alerts, ecs := filepath.Join(wdir, "live.dnstap"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "ecs.jsonl")
 	sensor := m.Monitor.Start(t, bin, "-i", m.SpanIf, "-w", out, "--alerts-out", alerts, "--ecs", ecs,
-		"--server", serverFlag, "--sinkhole", "192.0.2.66")
+		"--server", serverFlag, "--sinkhole", "192.0.2.66", "--metrics", metricsAddr)
 	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
 
 	batch := func(name string, lines []string) string {
@@ -105,6 +106,13 @@ func TestE2ELiveAlerts(t *testing.T) {
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("alerts while running %v, want %v", got, want)
+	}
+	// The counters are in the metrics while the sensor runs.
+	if code, body := probe(t, m.Monitor, "/metrics"); code != 200 ||
+		!strings.Contains(body, `dnstap_sensor_output_alerts_nxdomain_burst_total{output="alerts:`+alerts+`"} 1`+"\n") ||
+		!strings.Contains(body, `dnstap_sensor_output_alerts_dropped_total{output="alerts:`+alerts+`"} 0`+"\n") ||
+		!strings.Contains(body, `dnstap_sensor_output_ecs_events_written_total{output="ecs:`+ecs+`"}`) {
+		t.Errorf("/metrics (%d) lacks the alert and ECS counters:\n%s", code, body)
 	}
 	// logrotate: move the ECS file, SIGHUP, ask again; the new events
 	// go to a new file at the path (whole lines in each).
