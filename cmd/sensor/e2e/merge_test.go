@@ -8,8 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,98 +18,28 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/merge"
-	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
-// mergeOutput is the Merger's downstream output: it keeps every frame.
-type mergeOutput struct {
-	mu     sync.Mutex
-	frames [][]byte
-	stats  emit.OutputStats
+// mergeRun is one phase of TestE2EServerDnstap: BIND in the SPAN lab sends
+// its dnstap through a tee (which keeps a copy of what BIND sent) to the
+// socket of a sensor run with --server-dnstap, and a second sensor captures
+// the same SPAN port without it: the wire's truth.
+type mergeRun struct {
+	dir        string
+	teeSock    string // where BIND sends its dnstap
+	recvSock   string // the sensor's --server-dnstap socket
+	tee        *lab.FrameTee
+	merged     string // -w of the sensor with --server-dnstap
+	wire       string // -w of the wire-only sensor
+	sensor     *lab.Process
+	wireSensor *lab.Process
+	named      *lab.Named
 }
 
-func (o *mergeOutput) WriteBatch(b []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for len(b) >= 4 {
-		l := int(binary.BigEndian.Uint32(b))
-		o.frames = append(o.frames, bytes.Clone(b[4:4+l]))
-		b = b[4+l:]
-	}
-	return nil
-}
-func (o *mergeOutput) Flush() error             { return nil }
-func (o *mergeOutput) Close() error             { return nil }
-func (o *mergeOutput) Stats() *emit.OutputStats { return &o.stats }
-
-// wireListener takes the live sensor's socket output and hands its frames
-// to the Merger, as the sensor's own output queue will, keeping a copy.
-type wireListener struct {
-	ln     net.Listener
-	m      *merge.Merger
-	frames [][]byte
-	done   chan error
-}
-
-func listenWire(t *testing.T, path string, m *merge.Merger) *wireListener {
+func startMergeRun(t *testing.T, s *lab.SPAN, bin, mode string) *mergeRun {
 	t.Helper()
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	w := &wireListener{ln: ln, m: m, done: make(chan error, 1)}
-	go func() { w.done <- w.serve() }()
-	return w
-}
-
-// serve reads the one connection of the sensor until its STOP.
-func (w *wireListener) serve() error {
-	c, err := w.ln.Accept()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	fr, err := emit.NewBidiFrameReader(c)
-	if err != nil {
-		return err
-	}
-	var batch []byte
-	for {
-		f, err := fr.ReadFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		w.frames = append(w.frames, bytes.Clone(f))
-		batch = binary.BigEndian.AppendUint32(batch, uint32(len(f)))
-		batch = append(batch, f...)
-		if len(batch) >= 64<<10 {
-			if err := w.m.WriteBatch(batch); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	return w.m.WriteBatch(batch)
-}
-
-// TestE2ELiveMerge (issue 11) merges live: BIND in a SPAN lab sends its
-// dnstap to a merge.Receiver while dnsperf runs; the sensor captures the
-// SPAN port and sends its frames over its socket output into the same
-// Merger, which runs on the wall clock with its default window and table.
-// The outcome must equal `sensor compare` of BIND's stream (a tee's copy)
-// and the sensor's: the same both/server-only/wire-only counts, BIND's
-// frames byte for byte, a filled frame for each message BIND's dnstap
-// lacks, no wire message missing or twice.
-func TestE2ELiveMerge(t *testing.T) {
-	bin := sensorBin(t)
-	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
-	s := lab.NewSPAN(t)
-	// named (as the bind user) must reach the socket: not under
+	// named (as the bind user) must reach the tee's socket: not under
 	// t.TempDir, whose parents are 0700 root.
 	dir, err := os.MkdirTemp("", "e2e-merge-")
 	if err != nil {
@@ -118,125 +49,275 @@ func TestE2ELiveMerge(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var logMu sync.Mutex
-	var logs []string
-	r := merge.NewReceiver(merge.ReceiverConfig{Logf: func(f string, a ...any) {
-		logMu.Lock()
-		logs = append(logs, f)
-		logMu.Unlock()
-	}})
-	recvSock := filepath.Join(dir, "receiver.sock")
-	if _, err := r.Listen("unix:" + recvSock); err != nil {
-		t.Fatal(err)
-	}
-	tee := lab.StartFrameTee(t, filepath.Join(dir, "named.sock"), recvSock)
-	out := &mergeOutput{}
-	m, err := merge.New(merge.Config{Outputs: []emit.Output{out}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Attach(r)
-	wl := listenWire(t, filepath.Join(dir, "sensor.sock"), m)
+	r := &mergeRun{dir: dir, teeSock: filepath.Join(dir, "named.sock"), recvSock: filepath.Join(dir, "sensor.sock"),
+		merged: filepath.Join(dir, "merged.dnstap"), wire: filepath.Join(dir, "wire.dnstap")}
+	common := []string{"-i", s.SpanIf, "--server", serverFlag, "--role", "authoritative", "--identity", "e2e-merge"}
+	r.wireSensor = s.Monitor.Start(t, bin, append(common, "-w", r.wire)...)
+	r.sensor = s.Monitor.Start(t, bin, append(common, "-w", r.merged, "--stats-interval", "1s",
+		"--server-dnstap", "unix:"+r.recvSock, "--server-dnstap-mode", mode)...)
+	r.wireSensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	r.sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+	return r
+}
 
-	named := lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, filepath.Join(dir, "named.sock"))
-	sensor := s.Monitor.Start(t, bin, "-i", s.SpanIf, "-u", filepath.Join(dir, "sensor.sock"),
-		"--identity", "e2e-merge", "--server", serverFlag, "--role", "authoritative")
-	sensor.WaitFor(t, "capture socket opened", sensorStartWait)
+// waitConnections waits until the sensor has logged n server connections.
+func (r *mergeRun) waitConnections(t *testing.T, n int) {
+	t.Helper()
+	// BIND retries a refused socket after its reopen interval, 5 s.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(r.sensor.Stderr(), "server dnstap connected from") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("BIND did not connect %d times:\n%s", n, r.sensor.Stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
+// stop ends the run and returns BIND's frames as the tee saw them, the
+// merging sensor's summary and the wire-only sensor's.
+func (r *mergeRun) stop(t *testing.T) (server [][]byte, summary, wireSummary string) {
+	t.Helper()
+	r.named.StopSocket(t)
+	time.Sleep(ringSettle)
+	for _, p := range []*lab.Process{r.sensor, r.wireSensor} {
+		if err := p.Stop(syscall.SIGINT); err != nil {
+			t.Fatalf("sensor: %v\n%s", err, p.Stderr())
+		}
+	}
+	for _, st := range r.tee.Streams(t) {
+		server = append(server, teeStream(st)...)
+	}
+	summary, wireSummary = lastSummary(t, r.sensor.Stderr()), lastSummary(t, r.wireSensor.Stderr())
+	t.Logf("sensor with --server-dnstap:\n%s", r.sensor.Stderr())
+	t.Logf("wire-only sensor:\n%s", wireSummary)
+	for _, s := range []string{summary, wireSummary} {
+		if n := summaryCounter(t, s, "kernel_drops"); n != 0 {
+			t.Fatalf("the kernel dropped %d packets: the wire's truth is incomplete", n)
+		}
+	}
+	return server, summary, wireSummary
+}
+
+// teeStream returns the data frames of one of the tee's streams; one the
+// tee cut may end inside a frame, which the sensor did not get whole either.
+func teeStream(b []byte) [][]byte {
+	fr := emit.NewFrameReader(bytes.NewReader(b))
+	var out [][]byte
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return out
+		}
+		out = append(out, bytes.Clone(f))
+	}
+}
+
+// lastSummary is the summary the sensor printed at exit: its stats lines
+// come before it.
+func lastSummary(t *testing.T, stderr string) string {
+	t.Helper()
+	i := strings.LastIndex(stderr, "sensor: live ")
+	if i < 0 {
+		t.Fatalf("no summary:\n%s", stderr)
+	}
+	return stderr[i:]
+}
+
+// compareCounts runs `sensor compare A B` and returns its counts: matched
+// (exact or with a known reason), only in A, only in B.
+func compareCounts(t *testing.T, bin, a, b string) (matched, onlyA, onlyB uint64) {
+	t.Helper()
+	out, _, _ := runCmd(t, bin, "compare", a, b) // exit 1 when B does not cover A
+	t.Logf("sensor compare %s %s:\n%s", filepath.Base(a), filepath.Base(b), out)
+	if strings.Contains(out, "type differs without a known reason") {
+		t.Fatalf("type mismatches between %s and %s", a, b)
+	}
+	num := func(re string) uint64 {
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("sensor compare: no %q in:\n%s", re, out)
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		return n
+	}
+	return num(`(?m)^matched: (\d+)`), num(`(?m)^only in A \(.*\): (\d+)`), num(`(?m)^only in B \(.*\): (\d+)`)
+}
+
+// TestE2EServerDnstap (issue 11) runs the sensor with --server-dnstap in a
+// SPAN lab, BIND at its default fstrm queue sending its dnstap to the
+// sensor's socket while dnsperf runs, against a wire-only sensor on the
+// same port. The truth is computed offline with `sensor compare` of BIND's
+// stream (the tee's copy) and the wire-only run.
+//
+// Merge mode, BIND connecting late (its first second of queries is only on
+// the wire) and cut mid-run (it reconnects): the -w file holds every wire
+// message exactly once, BIND's frames byte for byte as BIND sent them, a
+// filled frame for each message BIND's stream lacks; the summary's counts
+// equal `sensor compare`'s. Verify mode, with a peer sending garbage and
+// one the wrong content type: the -w file holds BIND's frames alone, the
+// summary reports BIND's shortfall within ±0, each bad peer gives one log
+// line and one count, and the capture is unaffected.
+func TestE2EServerDnstap(t *testing.T) {
+	bin := sensorBin(t)
+	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
+	testenv.NeedTool(t, "dnstap-read", "dnstap-ldns")
+	s := lab.NewSPAN(t)
 	queries := filepath.Join(t.TempDir(), "queries.txt")
 	qs := strings.Join([]string{www + " A", www + " AAAA", "txt." + lab.ZoneAuth + " TXT",
 		"nope." + lab.ZoneAuth + " A", lab.ZoneAuth + " MX", lab.ZoneAuth + " SOA"}, "\n") + "\n"
 	if err := os.WriteFile(queries, []byte(qs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// 20,000 queries/s: 40,000 messages/s held for the 10 s window stay
-	// below the table's 524,288, so nothing is released early.
-	perf := s.Client.Run(t, dnsperf, "-s", lab.ServerV4.String(), "-d", queries, "-l", "4", "-Q", "20000", "-c", "4")
-	t.Logf("dnsperf: %s", perfLine(string(perf)))
-	named.StopSocket(t)
-	stopLiveSensor(t, sensor)
-	if err := <-wl.done; err != nil {
-		t.Fatalf("the sensor's socket stream: %v", err)
+	perf := func(what string, args ...string) {
+		out := s.Client.Run(t, dnsperf, append([]string{"-s", lab.ServerV4.String(), "-d", queries}, args...)...)
+		t.Logf("dnsperf %s: %s", what, perfLine(string(out)))
 	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var server [][]byte
-	for _, st := range tee.Streams(t) {
-		server = append(server, readStream(t, st)...)
-	}
-	wire := wl.frames
 
-	rep, err := tapfile.Compare(frameFile(t, server), frameFile(t, wire), tapfile.CompareOptions{NameA: "BIND", NameB: "sensor", MaxListed: 5})
+	t.Run("merge", func(t *testing.T) {
+		r := startMergeRun(t, s, bin, "merge")
+		// BIND starts before its socket exists (the tee is not there yet).
+		r.named = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
+		perf("before BIND connects", "-l", "1", "-Q", "1000")
+		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
+		r.waitConnections(t, 1)
+		// 20,000 queries/s: 40,000 messages/s held for the 10 s window
+		// stay below the Merger's table, so nothing is released early.
+		perf("connected", "-l", "3", "-Q", "20000", "-c", "4")
+		r.tee.Cut()
+		r.waitConnections(t, 2)
+		perf("reconnected", "-l", "1", "-Q", "1000")
+		server, summary, _ := r.stop(t)
+		writeFrames2(t, filepath.Join(r.dir, "bind.dnstap"), server)
+
+		matched, serverOnly, shortfall := compareCounts(t, bin, filepath.Join(r.dir, "bind.dnstap"), r.wire)
+		got := [4]uint64{summaryCounter(t, summary, "seen by both"), summaryCounter(t, summary, "server only"),
+			summaryCounter(t, summary, "wire only"), summaryCounter(t, summary, "filled")}
+		want := [4]uint64{matched, serverOnly, shortfall, shortfall}
+		t.Logf("BIND sent %d frames; shortfall %d, server only %d, matched %d", len(server), shortfall, serverOnly, matched)
+		if got != want {
+			t.Fatalf("summary: both, server only, wire only, filled = %v; sensor compare of BIND's stream and the wire says %v", got, want)
+		}
+		// The first second is BIND's shortfall at least.
+		if shortfall < 1500 {
+			t.Fatalf("shortfall %d: want about the 2,000 messages of the second before BIND connected", shortfall)
+		}
+		merged := completeFrames(t, r.merged)
+		var fromServer [][]byte
+		filled := 0
+		for _, f := range merged {
+			if bytes.HasSuffix(f, []byte(merge.FilledMark)) {
+				filled++
+			} else {
+				fromServer = append(fromServer, f)
+			}
+		}
+		if !sameFrameSet(fromServer, server) || uint64(filled) != shortfall {
+			t.Fatalf("merged: %d server frames (BIND sent %d; byte for byte: %v), %d filled (want %d)",
+				len(fromServer), len(server), sameFrameSet(fromServer, server), filled, shortfall)
+		}
+		// Every wire message exactly once: nothing of the wire is
+		// missing, and nothing is there twice (it would be only in A).
+		m2, onlyMerged, onlyWire := compareCounts(t, bin, r.merged, r.wire)
+		if onlyWire != 0 || onlyMerged != serverOnly || m2 != matched+shortfall {
+			t.Fatalf("merged vs wire: matched %d, only merged %d, only wire %d; want %d, %d, 0",
+				m2, onlyMerged, onlyWire, matched+shortfall, serverOnly)
+		}
+		for _, c := range []struct {
+			name string
+			want uint64
+		}{{"receiver_connections", 2}, {"receiver_reconnects", 1}, {"receiver_connections_cut", 1},
+			{"receiver_connections_clean", 1}, {"receiver_frames_dropped_queue_full", 0}, {"released_early", 0}} {
+			if n := extraCounter(summary, c.name); n != c.want {
+				t.Fatalf("%s %d, want %d", c.name, n, c.want)
+			}
+		}
+		if !strings.Contains(r.sensor.Stderr(), "; server dnstap: both ") {
+			t.Fatal("no server dnstap figures in the --stats-interval lines")
+		}
+	})
+
+	t.Run("verify", func(t *testing.T) {
+		r := startMergeRun(t, s, bin, "verify")
+		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
+		r.named = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
+		r.waitConnections(t, 1)
+		sendGarbage(t, r.recvSock, []byte("GET / HTTP/1.0\r\n\r\nnot frame streams at all"))
+		sendGarbage(t, r.recvSock, readyFrame("protobuf:not.Dnstap"))
+		perf("verify", "-l", "3", "-Q", "20000", "-c", "4")
+		server, summary, _ := r.stop(t)
+		writeFrames2(t, filepath.Join(r.dir, "bind.dnstap"), server)
+		matched, serverOnly, shortfall := compareCounts(t, bin, filepath.Join(r.dir, "bind.dnstap"), r.wire)
+		got := [3]uint64{summaryCounter(t, summary, "seen by both"), summaryCounter(t, summary, "server only"), summaryCounter(t, summary, "wire only")}
+		want := [3]uint64{matched, serverOnly, shortfall}
+		t.Logf("BIND sent %d frames; shortfall %d (%.2f%%), server only %d, matched %d",
+			len(server), shortfall, 100*float64(shortfall)/float64(matched+shortfall), serverOnly, matched)
+		if got != want {
+			t.Fatalf("verify: both, server only, wire only = %v; sensor compare says %v", got, want)
+		}
+		out := completeFrames(t, r.merged)
+		if !sameFrameSet(out, server) {
+			t.Fatalf("verify: the -w file has %d frames, BIND sent %d (byte for byte: false)", len(out), len(server))
+		}
+		stderr := r.sensor.Stderr()
+		for _, c := range []struct{ line, counter string }{
+			{"not a Frame Streams stream", "receiver_stream_garbage"},
+			{"content type is not " + emit.ContentType, "receiver_content_type_wrong"},
+		} {
+			if n := strings.Count(stderr, c.line); n != 1 {
+				t.Fatalf("%d log lines %q, want 1", n, c.line)
+			}
+			if n := extraCounter(summary, c.counter); n != 1 {
+				t.Fatalf("%s %d, want 1", c.counter, n)
+			}
+		}
+		if n := extraCounter(summary, "receiver_connections"); n != 3 {
+			t.Fatalf("receiver_connections %d, want 3 (BIND and the two bad peers)", n)
+		}
+	})
+}
+
+// extraCounter reads "name N" from an output's counters in a summary
+// (listed only when not zero).
+func extraCounter(summary, name string) uint64 {
+	m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + ` (\d+)`).FindStringSubmatch(summary)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+// sendGarbage connects to the sensor's socket, sends b and waits for the
+// sensor to close the connection.
+func sendGarbage(t *testing.T, sock string, b []byte) {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	shortfall, serverOnly := uint64(len(rep.OnlyB)), uint64(len(rep.OnlyA))
-	c := m.Counters()
-	t.Logf("sensor %d messages, BIND %d: shortfall %d, server only %d; merger: both %d, server only %d, wire only %d, filled %d, released early %d, clamped %d",
-		len(wire), len(server), shortfall, serverOnly, c.Get(merge.Both), c.Get(merge.ServerOnly), c.Get(merge.WireOnly),
-		c.Get(merge.Filled), c.Get(merge.ReleasedEarly), c.Get(merge.Clamped))
-	sk := m.Skew()
-	t.Logf("skew: median %v, max %v over %d pairs", sk.Median, sk.MaxAbs, sk.Pairs)
-	got := [4]uint64{c.Get(merge.Both), c.Get(merge.ServerOnly), c.Get(merge.WireOnly), c.Get(merge.Filled)}
-	want := [4]uint64{uint64(rep.Matched + rep.ExcusedTotal()), serverOnly, shortfall, shortfall}
-	if got != want || len(rep.TypeMismatch) != 0 {
-		t.Fatalf("both, server only, wire only, filled = %v; sensor compare says %v:\n%s", got, want, rep)
-	}
-	var fromServer [][]byte
-	filled := 0
-	for _, f := range out.frames {
-		if bytes.HasSuffix(f, []byte(merge.FilledMark)) {
-			filled++
-		} else {
-			fromServer = append(fromServer, f)
-		}
-	}
-	if !sameFrameSet(fromServer, server) || uint64(filled) != shortfall {
-		t.Fatalf("merged: %d server frames (BIND sent %d, byte for byte: %v), %d filled (want %d)",
-			len(fromServer), len(server), sameFrameSet(fromServer, server), filled, shortfall)
-	}
-	mrep, err := tapfile.Compare(frameFile(t, out.frames), frameFile(t, wire), tapfile.CompareOptions{NameA: "merged", NameB: "sensor", MaxListed: 5})
-	if err != nil {
+	defer c.Close()
+	if _, err := c.Write(b); err != nil {
 		t.Fatal(err)
 	}
-	if len(mrep.OnlyB) != 0 || uint64(len(mrep.OnlyA)) != serverOnly {
-		t.Fatalf("the merged stream does not hold each wire message once:\n%s", mrep)
-	}
-	if rs := r.Stats(); rs.Get(merge.FramesQueueFull) != 0 || rs.Get(merge.FramesIn) != uint64(len(server)) {
-		t.Fatalf("receiver: %d frames in (BIND sent %d), %d dropped", rs.Get(merge.FramesIn), len(server), rs.Get(merge.FramesQueueFull))
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the sensor did not close a bad stream: %v", err)
 	}
 }
 
-// stopLiveSensor lets the ring drain, stops the sensor with SIGINT (it
-// flushes its queue and ends its socket stream with STOP) and logs its
-// summary.
-func stopLiveSensor(t *testing.T, sensor *lab.Process) {
-	t.Helper()
-	time.Sleep(ringSettle)
-	if err := sensor.Stop(syscall.SIGINT); err != nil {
-		t.Fatalf("sensor: %v\n%s", err, sensor.Stderr())
-	}
-	t.Logf("sensor:\n%s", sensor.Stderr())
+// readyFrame is a Frame Streams READY control frame offering contentType.
+func readyFrame(contentType string) []byte {
+	var b []byte
+	b = binary.BigEndian.AppendUint32(b, 0) // escape
+	b = binary.BigEndian.AppendUint32(b, uint32(4+8+len(contentType)))
+	b = binary.BigEndian.AppendUint32(b, 0x04) // READY
+	b = binary.BigEndian.AppendUint32(b, 0x01) // content type
+	b = binary.BigEndian.AppendUint32(b, uint32(len(contentType)))
+	return append(b, contentType...)
 }
 
-func readStream(t *testing.T, b []byte) [][]byte {
-	t.Helper()
-	fr := emit.NewFrameReader(bytes.NewReader(b))
-	var out [][]byte
-	for {
-		f, err := fr.ReadFrame()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("frame %d: %v", len(out), err)
-		}
-		out = append(out, bytes.Clone(f))
-	}
-}
-
-func frameFile(t *testing.T, frames [][]byte) io.Reader {
+// writeFrames2 writes frames as a dnstap file.
+func writeFrames2(t *testing.T, path string, frames [][]byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	fw := emit.NewFileWriter(&buf)
@@ -248,7 +329,9 @@ func frameFile(t *testing.T, frames [][]byte) io.Reader {
 	if err := fw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return &buf
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func sameFrameSet(a, b [][]byte) bool {
