@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -206,3 +207,31 @@ func writeDnstap(t *testing.T, path string, frames [][]byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestQueuedOutputNoAllocs: the Merger's hand-over to a real output's queue
+// allocates nothing per frame.
+func TestQueuedOutputNoAllocs(t *testing.T) {
+	o := &queuedOutput{q: emit.NewQueue(emit.Counted(discardWriter{}), emit.QueueConfig{})}
+	o.p = o.q.Producer()
+	frame := bytes.Repeat([]byte{0x0a}, 200)
+	var b []byte
+	for range 64 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(frame)))
+		b = append(b, frame...)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = o.WriteBatch(b) }); n != 0 {
+		t.Fatalf("%v allocations per batch", n)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := o.Stats(); st.Delivered() != 1001*64 {
+		t.Fatalf("%d frames handed over, want %d", st.Delivered(), 1001*64)
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) WriteBatch([]byte) error { return nil }
+func (discardWriter) Flush() error            { return nil }
+func (discardWriter) Close() error            { return nil }
