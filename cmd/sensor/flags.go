@@ -170,6 +170,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
   sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
     OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
     -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
+    a server's own dnstap merged with the wire into the outputs:
+    --server-dnstap unix:PATH|tcp:HOST:PORT (-i) | file:PATH (-r) [--server-dnstap-mode merge|verify]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor version
