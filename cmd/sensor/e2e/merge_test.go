@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,10 +36,16 @@ type mergeRun struct {
 	wire       string // -w of the wire-only sensor
 	sensor     *lab.Process
 	wireSensor *lab.Process
-	named      *lab.Named
+	server     interface{ StopSocket(testing.TB) } // named or unbound
 }
 
-func startMergeRun(t *testing.T, s *lab.SPAN, bin, mode string, extra ...string) *mergeRun {
+// authFlags are the sensors' flags for BIND's traffic.
+var authFlags = []string{"--server", serverFlag, "--role", "authoritative"}
+
+// startMergeRun starts both sensors with flags and filter (a filter
+// expression, or ""), the merging one also with --server-dnstap in mode
+// and extra.
+func startMergeRun(t *testing.T, s *lab.SPAN, bin string, flags []string, filter, mode string, extra ...string) *mergeRun {
 	t.Helper()
 	// named (as the bind user) must reach the tee's socket: not under
 	// t.TempDir, whose parents are 0700 root.
@@ -52,11 +59,15 @@ func startMergeRun(t *testing.T, s *lab.SPAN, bin, mode string, extra ...string)
 	}
 	r := &mergeRun{dir: dir, teeSock: filepath.Join(dir, "named.sock"), recvSock: filepath.Join(dir, "sensor.sock"),
 		merged: filepath.Join(dir, "merged.dnstap"), wire: filepath.Join(dir, "wire.dnstap")}
-	common := []string{"-i", s.SpanIf, "--server", serverFlag, "--role", "authoritative", "--identity", "e2e-merge"}
-	r.wireSensor = s.Monitor.Start(t, bin, append(common, "-w", r.wire)...)
+	common := append([]string{"-i", s.SpanIf, "--identity", "e2e-merge"}, flags...)
+	var expr []string
+	if filter != "" {
+		expr = []string{filter}
+	}
+	r.wireSensor = s.Monitor.Start(t, bin, slices.Concat(common, []string{"-w", r.wire}, expr)...)
 	args := append(slices.Clone(common), "-w", r.merged, "--stats-interval", "1s",
 		"--server-dnstap", "unix:"+r.recvSock, "--server-dnstap-mode", mode)
-	r.sensor = s.Monitor.Start(t, bin, append(args, extra...)...)
+	r.sensor = s.Monitor.Start(t, bin, slices.Concat(args, extra, expr)...)
 	r.wireSensor.WaitFor(t, "capture socket opened", sensorStartWait)
 	r.sensor.WaitFor(t, "capture socket opened", sensorStartWait)
 	return r
@@ -77,10 +88,10 @@ func (r *mergeRun) waitConnections(t *testing.T, n int) {
 
 // stop ends the run and returns BIND's frames as the tee saw them, the
 // merging sensor's summary and the wire-only sensor's.
-func (r *mergeRun) stop(t *testing.T) (server [][]byte, summary, wireSummary string) {
+func (r *mergeRun) stop(t *testing.T, settle time.Duration) (server [][]byte, summary, wireSummary string) {
 	t.Helper()
-	r.named.StopSocket(t)
-	time.Sleep(ringSettle)
+	r.server.StopSocket(t)
+	time.Sleep(settle)
 	// What merging costs: both sensors saw the same packets and wrote
 	// the same frames, one of them also took BIND's stream and matched
 	// (a figure for the README, not a test: the machine is shared).
@@ -150,20 +161,69 @@ func compareCounts(t *testing.T, bin, a, b string) (matched, onlyA, onlyB uint64
 	return num(`(?m)^matched: (\d+)`), num(`(?m)^only in A \(.*\): (\d+)`), num(`(?m)^only in B \(.*\): (\d+)`)
 }
 
+// check compares the run with the truth, `sensor compare` of the server's
+// stream (the tee's copy) and the wire-only run, and returns it: the
+// summary's counts equal it ±0; the -w file holds the server's frames byte
+// for byte and, in merge mode, a filled frame for each message the
+// server's stream lacks, so that it holds every wire message exactly once.
+func (r *mergeRun) check(t *testing.T, bin, mode string, server [][]byte, summary string) (matched, serverOnly, shortfall uint64) {
+	t.Helper()
+	bindFile := filepath.Join(r.dir, "server.dnstap")
+	writeFrames2(t, bindFile, server)
+	matched, serverOnly, shortfall = compareCounts(t, bin, bindFile, r.wire)
+	t.Logf("the server sent %d frames; shortfall %d (%.2f%%), server only %d, matched %d",
+		len(server), shortfall, 100*float64(shortfall)/float64(max(1, matched+shortfall)), serverOnly, matched)
+	got := [4]uint64{summaryCounter(t, summary, "seen by both"), summaryCounter(t, summary, "server only"),
+		summaryCounter(t, summary, "wire only"), extraCounter(summary, "filled")}
+	want := [4]uint64{matched, serverOnly, shortfall, shortfall}
+	if mode == "verify" {
+		want[3] = 0
+	}
+	if got != want {
+		t.Fatalf("%s: summary: both, server only, wire only, filled = %v; sensor compare of the server's stream and the wire says %v", mode, got, want)
+	}
+	var fromServer [][]byte
+	filled := uint64(0)
+	for _, f := range completeFrames(t, r.merged) {
+		if bytes.HasSuffix(f, []byte(merge.FilledMark)) {
+			filled++
+		} else {
+			fromServer = append(fromServer, f)
+		}
+	}
+	if !sameFrameSet(fromServer, server) || filled != want[3] {
+		t.Fatalf("%s: -w: %d server frames (the server sent %d; byte for byte: %v), %d filled (want %d)",
+			mode, len(fromServer), len(server), sameFrameSet(fromServer, server), filled, want[3])
+	}
+	if mode == "merge" {
+		// Every wire message exactly once: nothing of the wire is
+		// missing, and nothing is there twice (it would be only in A).
+		m2, onlyMerged, onlyWire := compareCounts(t, bin, r.merged, r.wire)
+		if onlyWire != 0 || onlyMerged != serverOnly || m2 != matched+shortfall {
+			t.Fatalf("merged vs wire: matched %d, only merged %d, only wire %d; want %d, %d, 0",
+				m2, onlyMerged, onlyWire, matched+shortfall, serverOnly)
+		}
+	}
+	if n := extraCounter(summary, "released_early") + extraCounter(summary, "receiver_frames_dropped_queue_full"); n != 0 {
+		t.Fatalf("%d frames released early or dropped by the receiver", n)
+	}
+	return matched, serverOnly, shortfall
+}
+
 // TestE2EServerDnstap (issue 11) runs the sensor with --server-dnstap in a
-// SPAN lab, BIND at its default fstrm queue sending its dnstap to the
+// SPAN lab, the server at its default fstrm queue sending its dnstap to the
 // sensor's socket while dnsperf runs, against a wire-only sensor on the
-// same port. The truth is computed offline with `sensor compare` of BIND's
-// stream (the tee's copy) and the wire-only run.
+// same port. The truth is computed offline with `sensor compare` of the
+// server's stream (the tee's copy) and the wire-only run (see check).
 //
-// Merge mode, BIND connecting late (its first second of queries is only on
-// the wire) and cut mid-run (it reconnects): the -w file holds every wire
-// message exactly once, BIND's frames byte for byte as BIND sent them, a
-// filled frame for each message BIND's stream lacks; the summary's counts
-// equal `sensor compare`'s. Verify mode, with a peer sending garbage and
-// one the wrong content type: the -w file holds BIND's frames alone, the
-// summary reports BIND's shortfall within ±0, each bad peer gives one log
-// line and one count, and the capture is unaffected.
+//   - merge: BIND connecting late (its first second of queries is only on
+//     the wire) and cut mid-run (it reconnects); the counters on --metrics.
+//   - verify, with a peer sending garbage and one the wrong content type:
+//     each gives one log line and one count, and the capture is unaffected.
+//   - server-only: both sensors capture IPv4 only (a filter expression), so
+//     BIND's IPv6 messages pass through, counted server only.
+//   - unbound: Unbound, role recursive, both legs (its client side and its
+//     forwarding to BIND, which Unbound logs without a source address).
 func TestE2EServerDnstap(t *testing.T) {
 	bin := sensorBin(t)
 	dnsperf := testenv.NeedTool(t, "dnsperf", "dnsperf")
@@ -175,15 +235,16 @@ func TestE2EServerDnstap(t *testing.T) {
 	if err := os.WriteFile(queries, []byte(qs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	perf := func(what string, args ...string) {
-		out := s.Client.Run(t, dnsperf, append([]string{"-s", lab.ServerV4.String(), "-d", queries}, args...)...)
+	perfTo := func(to netip.Addr, file, what string, args ...string) {
+		out := s.Client.Run(t, dnsperf, append([]string{"-s", to.String(), "-d", file}, args...)...)
 		t.Logf("dnsperf %s: %s", what, perfLine(string(out)))
 	}
+	perf := func(what string, args ...string) { perfTo(lab.ServerV4, queries, what, args...) }
 
 	t.Run("merge", func(t *testing.T) {
-		r := startMergeRun(t, s, bin, "merge")
+		r := startMergeRun(t, s, bin, authFlags, "", "merge", "--metrics", "127.0.0.1:9153")
 		// BIND starts before its socket exists (the tee is not there yet).
-		r.named = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
+		r.server = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
 		perf("before BIND connects", "-l", "1", "-Q", "1000")
 		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
 		r.waitConnections(t, 1)
@@ -193,47 +254,18 @@ func TestE2EServerDnstap(t *testing.T) {
 		r.tee.Cut()
 		r.waitConnections(t, 2)
 		perf("reconnected", "-l", "1", "-Q", "1000")
-		server, summary, _ := r.stop(t)
-		writeFrames2(t, filepath.Join(r.dir, "bind.dnstap"), server)
-
-		matched, serverOnly, shortfall := compareCounts(t, bin, filepath.Join(r.dir, "bind.dnstap"), r.wire)
-		got := [4]uint64{summaryCounter(t, summary, "seen by both"), summaryCounter(t, summary, "server only"),
-			summaryCounter(t, summary, "wire only"), summaryCounter(t, summary, "filled")}
-		want := [4]uint64{matched, serverOnly, shortfall, shortfall}
-		t.Logf("BIND sent %d frames; shortfall %d, server only %d, matched %d", len(server), shortfall, serverOnly, matched)
-		if got != want {
-			t.Fatalf("summary: both, server only, wire only, filled = %v; sensor compare of BIND's stream and the wire says %v", got, want)
-		}
+		metrics := string(s.Monitor.Run(t, "bash", "-c",
+			`exec 3<>/dev/tcp/127.0.0.1/9153 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3`))
+		server, summary, _ := r.stop(t, ringSettle)
+		_, _, shortfall := r.check(t, bin, "merge", server, summary)
 		// The first second is BIND's shortfall at least.
 		if shortfall < 1500 {
 			t.Fatalf("shortfall %d: want about the 2,000 messages of the second before BIND connected", shortfall)
 		}
-		merged := completeFrames(t, r.merged)
-		var fromServer [][]byte
-		filled := 0
-		for _, f := range merged {
-			if bytes.HasSuffix(f, []byte(merge.FilledMark)) {
-				filled++
-			} else {
-				fromServer = append(fromServer, f)
-			}
-		}
-		if !sameFrameSet(fromServer, server) || uint64(filled) != shortfall {
-			t.Fatalf("merged: %d server frames (BIND sent %d; byte for byte: %v), %d filled (want %d)",
-				len(fromServer), len(server), sameFrameSet(fromServer, server), filled, shortfall)
-		}
-		// Every wire message exactly once: nothing of the wire is
-		// missing, and nothing is there twice (it would be only in A).
-		m2, onlyMerged, onlyWire := compareCounts(t, bin, r.merged, r.wire)
-		if onlyWire != 0 || onlyMerged != serverOnly || m2 != matched+shortfall {
-			t.Fatalf("merged vs wire: matched %d, only merged %d, only wire %d; want %d, %d, 0",
-				m2, onlyMerged, onlyWire, matched+shortfall, serverOnly)
-		}
 		for _, c := range []struct {
 			name string
 			want uint64
-		}{{"receiver_connections", 2}, {"receiver_reconnects", 1}, {"receiver_connections_cut", 1},
-			{"receiver_connections_clean", 1}, {"receiver_frames_dropped_queue_full", 0}, {"released_early", 0}} {
+		}{{"receiver_connections", 2}, {"receiver_reconnects", 1}, {"receiver_connections_cut", 1}, {"receiver_connections_clean", 1}} {
 			if n := extraCounter(summary, c.name); n != c.want {
 				t.Fatalf("%s %d, want %d", c.name, n, c.want)
 			}
@@ -241,34 +273,35 @@ func TestE2EServerDnstap(t *testing.T) {
 		if !strings.Contains(r.sensor.Stderr(), "; server dnstap: both ") {
 			t.Fatal("no server dnstap figures in the --stats-interval lines")
 		}
+		// While the run went on: the counters by name, the first
+		// second's messages already wire only.
+		for _, name := range []string{"both", "wire_only", "server_only", "filled", "receiver_connections", "receiver_stream_garbage"} {
+			m := regexp.MustCompile(`(?m)^dnstap_sensor_output_` + name + `_total\{output="merger"\} (\d+)$`).FindStringSubmatch(metrics)
+			if m == nil {
+				t.Fatalf("--metrics: no %s of the merger:\n%s", name, metrics)
+			}
+			if n, _ := strconv.ParseUint(m[1], 10, 64); (name == "both" || name == "receiver_connections") && n == 0 {
+				t.Fatalf("--metrics: %s 0 during the run", name)
+			}
+		}
 	})
 
 	t.Run("verify", func(t *testing.T) {
 		// A window of 2 s: frames are released during the run, not
 		// at exit (BIND's clock is within milliseconds of the capture's
 		// at this rate).
-		r := startMergeRun(t, s, bin, "verify", "--server-dnstap-window", "2s")
+		r := startMergeRun(t, s, bin, authFlags, "", "verify", "--server-dnstap-window", "2s")
 		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
-		r.named = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
+		r.server = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
 		r.waitConnections(t, 1)
 		sendGarbage(t, r.recvSock, []byte("GET / HTTP/1.0\r\n\r\nnot frame streams at all"))
 		sendGarbage(t, r.recvSock, readyFrame("protobuf:not.Dnstap"))
 		perf("verify", "-l", "3", "-Q", "20000", "-c", "4")
-		time.Sleep(3 * time.Second) // the window's frames released before the CPU is read
-		server, summary, _ := r.stop(t)
-		writeFrames2(t, filepath.Join(r.dir, "bind.dnstap"), server)
-		matched, serverOnly, shortfall := compareCounts(t, bin, filepath.Join(r.dir, "bind.dnstap"), r.wire)
-		got := [3]uint64{summaryCounter(t, summary, "seen by both"), summaryCounter(t, summary, "server only"), summaryCounter(t, summary, "wire only")}
-		want := [3]uint64{matched, serverOnly, shortfall}
-		t.Logf("BIND sent %d frames; shortfall %d (%.2f%%), server only %d, matched %d",
-			len(server), shortfall, 100*float64(shortfall)/float64(matched+shortfall), serverOnly, matched)
-		if got != want {
-			t.Fatalf("verify: both, server only, wire only = %v; sensor compare says %v", got, want)
-		}
-		out := completeFrames(t, r.merged)
-		if !sameFrameSet(out, server) {
-			t.Fatalf("verify: the -w file has %d frames, BIND sent %d (byte for byte: false)", len(out), len(server))
-		}
+		// BIND sends the last frames of a run that fell quiet only when
+		// it stops (here 12 frames over 2 s late): stopped first, and the
+		// window's frames released before the CPU is read.
+		server, summary, _ := r.stop(t, 3*time.Second)
+		r.check(t, bin, "verify", server, summary)
 		stderr := r.sensor.Stderr()
 		for _, c := range []struct{ line, counter string }{
 			{"not a Frame Streams stream", "receiver_stream_garbage"},
@@ -283,6 +316,46 @@ func TestE2EServerDnstap(t *testing.T) {
 		}
 		if n := extraCounter(summary, "receiver_connections"); n != 3 {
 			t.Fatalf("receiver_connections %d, want 3 (BIND and the two bad peers)", n)
+		}
+	})
+
+	t.Run("server-only", func(t *testing.T) {
+		r := startMergeRun(t, s, bin, authFlags, "ip and port 53", "merge")
+		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
+		r.server = lab.StartNamedSocket(t, s.Auth, lab.ServerV4, lab.ServerV6, r.teeSock)
+		r.waitConnections(t, 1)
+		perfTo(lab.ServerV6, queries, "IPv6", "-l", "1", "-Q", "1000")
+		perf("IPv4", "-l", "1", "-Q", "1000")
+		server, summary, _ := r.stop(t, ringSettle)
+		_, serverOnly, _ := r.check(t, bin, "merge", server, summary)
+		if serverOnly < 1500 {
+			t.Fatalf("server only %d: want about the 2,000 IPv6 messages the capture filtered out", serverOnly)
+		}
+	})
+
+	t.Run("unbound", func(t *testing.T) {
+		lab.StartNamed(t, s.Auth, lab.ServerV4, lab.ServerV6)
+		flags := []string{"--server", lab.ResolverV4.String() + "," + lab.ResolverV6.String(), "--role", "recursive",
+			"--forwarder", serverFlag}
+		r := startMergeRun(t, s, bin, flags, "", "merge")
+		r.tee = lab.StartFrameTee(t, r.teeSock, r.recvSock)
+		r.server = lab.StartUnboundSocket(t, s.Resolver, []netip.Addr{lab.ServerV4, lab.ServerV6}, r.teeSock, lab.ResolverV4, lab.ResolverV6)
+		r.waitConnections(t, 1)
+		// Distinct names, so that every query but the repeated local one
+		// makes Unbound ask BIND.
+		var names []string
+		for i := range 5000 {
+			names = append(names, "n"+strconv.Itoa(i)+"."+lab.ZoneAuth+" A", lab.NameLocal+" A")
+		}
+		file := filepath.Join(t.TempDir(), "names.txt")
+		if err := os.WriteFile(file, []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		perfTo(lab.ResolverV4, file, "Unbound", "-n", "1", "-c", "4", "-q", "200")
+		server, summary, _ := r.stop(t, ringSettle)
+		r.check(t, bin, "merge", server, summary)
+		if n := extraCounter(summary, "both_no_source_address"); n < 5000 {
+			t.Fatalf("both_no_source_address %d: want Unbound's 5,000 forwarded queries at least", n)
 		}
 	})
 }
