@@ -355,3 +355,34 @@ func TestLineFileReopen(t *testing.T) {
 		})
 	}
 }
+
+// stuckWriter blocks every Write until released, as a stdout pipe nobody
+// reads does (no deadline can interrupt it).
+type stuckWriter struct{ release chan struct{} }
+
+func (w stuckWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return 0, io.ErrClosedPipe
+}
+
+// TestAlertSinkNeverReturns: --alerts-out - into a stdout whose write never
+// returns. The run still ends (after the bounded wait), -w holds every
+// frame, and the alerts held by the stuck writer are counted dropped: the
+// summary's written + dropped = raised, and the run fails saying so.
+func TestAlertSinkNeverReturns(t *testing.T) {
+	out := stuckWriter{make(chan struct{})}
+	defer close(out.release)
+	file := filepath.Join(t.TempDir(), "out.dnstap")
+	var errb bytes.Buffer
+	code := run([]string{"-r", pcap("security_mixed.pcap"), "-w", file, "--alerts-out", "-", "--sinkhole", secSinkholes, "--no-progress"}, out, &errb)
+	s := errb.String()
+	if code != exitFailure || !strings.Contains(s, "output stdout (alerts): alert sink blocked: 3 alerts not written") {
+		t.Fatalf("exit %d, want %d naming the 3 alerts lost:\n%s", code, exitFailure, s)
+	}
+	if n := len(readFrames(t, file)); n != 1072 {
+		t.Errorf("-w holds %d frames, want 1072", n)
+	}
+	if w, d := summaryCount(s, "alerts_written"), summaryCount(s, "alerts_dropped"); w != -1 || d != 3 {
+		t.Errorf("alerts written %d dropped %d, want none (not in the summary) and 3:\n%s", w, d, s)
+	}
+}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"sync"
@@ -18,11 +19,26 @@ type AlertWriter struct {
 	c       io.Closer // closed by Close when not nil
 	queue   chan []byte
 	done    chan struct{}
-	dropped atomic.Uint64
-	written atomic.Uint64
+	dropped atomic.Uint64 // lost to a full queue
+	lost    atomic.Uint64 // taken from the queue, lost to a write error
+	written lineCounter
 	mu      sync.Mutex
 	err     error
 	closed  bool
+}
+
+// lineCounter counts the lines that reached the sink: the newlines among
+// the bytes it took. A line the buffer holds, or a sink cut short inside,
+// is not written.
+type lineCounter struct {
+	w     io.Writer
+	lines atomic.Uint64
+}
+
+func (lc *lineCounter) Write(p []byte) (int, error) {
+	n, err := lc.w.Write(p)
+	lc.lines.Add(uint64(bytes.Count(p[:n], []byte{'\n'})))
+	return n, err
 }
 
 const alertQueueLen = 4096
@@ -30,14 +46,18 @@ const alertQueueLen = 4096
 // NewAlertWriter starts a writer of alert lines to w; when w is an
 // io.Closer other than os.Stdout, pass closer to close it at Close.
 func NewAlertWriter(w io.Writer, closer io.Closer) *AlertWriter {
-	aw := &AlertWriter{w: bufio.NewWriter(w), c: closer, queue: make(chan []byte, alertQueueLen), done: make(chan struct{})}
+	aw := &AlertWriter{c: closer, queue: make(chan []byte, alertQueueLen), done: make(chan struct{})}
+	aw.written.w = w
+	aw.w = bufio.NewWriter(&aw.written)
 	go aw.loop()
 	return aw
 }
 
 func (aw *AlertWriter) loop() {
 	defer close(aw.done)
+	var taken uint64
 	for line := range aw.queue {
+		taken++
 		_, err := aw.w.Write(line)
 		// Alerts are rare and meant to be seen at once: flush whenever
 		// the queue runs dry.
@@ -50,10 +70,10 @@ func (aw *AlertWriter) loop() {
 				aw.err = err
 			}
 			aw.mu.Unlock()
-			aw.dropped.Add(1)
-			continue
+			// The buffer's error sticks: nothing taken from here on
+			// reaches the sink.
+			aw.lost.Store(taken - aw.written.lines.Load())
 		}
-		aw.written.Add(1)
 	}
 }
 
@@ -70,11 +90,11 @@ func (aw *AlertWriter) Sink() Sink {
 	}
 }
 
-// Written and Dropped count alert lines.
-func (aw *AlertWriter) Written() uint64 { return aw.written.Load() }
+// Written counts the alert lines the sink took (not those still buffered).
+func (aw *AlertWriter) Written() uint64 { return aw.written.lines.Load() }
 
 // Dropped counts alerts lost to a full queue or a write error.
-func (aw *AlertWriter) Dropped() uint64 { return aw.dropped.Load() }
+func (aw *AlertWriter) Dropped() uint64 { return aw.dropped.Load() + aw.lost.Load() }
 
 // Close writes the queued alerts, flushes, closes the file and returns the
 // first write error.

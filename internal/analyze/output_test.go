@@ -96,3 +96,48 @@ func TestECSOutputAccounting(t *testing.T) {
 		t.Errorf("delivered %d + write errors %d, want %d in all; state %v", st.Delivered(), st.DroppedBy(emit.DropWriteError), handed, st.State())
 	}
 }
+
+// cutWriter takes the first n bytes, then fails (a disk that fills up).
+type cutWriter struct{ n int }
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	if len(b) <= w.n {
+		w.n -= len(b)
+		return len(b), nil
+	}
+	n := w.n
+	w.n = 0
+	return n, errors.New("no space left on device")
+}
+
+// TestAlertWriterAccounting: an alert counts written only when its whole
+// line reached the sink; the rest are dropped, so written + dropped is
+// every alert, whatever the sink did.
+func TestAlertWriterAccounting(t *testing.T) {
+	a := &Alert{Rule: RuleSinkhole, Client: tServer.Addr(), Name: []byte("x.example")}
+	line := len(a.AppendJSON(nil)) + 1
+	for _, c := range []struct {
+		name        string
+		room        int // bytes the sink takes before it fails
+		wantWritten uint64
+	}{
+		{"fails at once", 0, 0},
+		{"room for 2.5 lines", 5 * line / 2, 2},
+		{"room for all", 1 << 30, 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			aw := NewAlertWriter(&cutWriter{n: c.room}, nil)
+			sink := aw.Sink()
+			for range 10 {
+				sink(a)
+			}
+			err := aw.Close()
+			if (err != nil) != (c.wantWritten < 10) {
+				t.Errorf("Close: %v", err)
+			}
+			if aw.Written() != c.wantWritten || aw.Written()+aw.Dropped() != 10 {
+				t.Errorf("written %d dropped %d, want %d and the sum 10", aw.Written(), aw.Dropped(), c.wantWritten)
+			}
+		})
+	}
+}
