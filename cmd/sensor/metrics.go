@@ -55,6 +55,7 @@ func writeMetrics(w *bufio.Writer, s *summary) {
 	emitSet("", "kernel capture", s.kernel)
 	emitSet("reassembly_", "reassembly", s.decode)
 	emitSet("emit_", "dnstap pipeline", s.pipe)
+	emitSet("interface_", "interface (name after the colon)", s.ifaces)
 	family("dnstap_sensor_frames_by_type_total", "counter", "activity counter: frames built by dnstap message type")
 	for _, n := range s.types.order {
 		fmt.Fprintf(w, "dnstap_sensor_frames_by_type_total{type=%q} %d\n", n, s.types.v[n])
