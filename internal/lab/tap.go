@@ -48,3 +48,15 @@ func NewTap(t testing.TB) *Tap {
 	}
 	return x
 }
+
+// RecreatePortB deletes the second veth pair and creates it again under
+// the same names: PortB comes back with a new ifindex.
+func (x *Tap) RecreatePortB(t testing.TB) {
+	t.Helper()
+	x.Gen.Run(t, "ip", "link", "del", x.GenB)
+	veth(t, x.Gen, x.GenB, x.Monitor, x.PortB)
+	x.Gen.offloadsOff(t, x.GenB)
+	x.Monitor.offloadsOff(t, x.PortB)
+	x.Gen.Run(t, "ip", "link", "set", x.GenB, "up")
+	x.Monitor.Run(t, "ip", "link", "set", x.PortB, "up")
+}

@@ -117,6 +117,42 @@ func TestTwoPortTap(t *testing.T) {
 	}
 }
 
+// TestTapReattach: one tap port is deleted and created again (a new
+// ifindex) while the sensor runs; the mirror's filter follows it, and a
+// replay afterwards pairs every response as before.
+func TestTapReattach(t *testing.T) {
+	bin := sensorBin(t)
+	testenv.NeedTool(t, "tcpreplay", "tcpreplay")
+	testenv.NeedTool(t, "tcpprep", "tcpreplay")
+	pcap, messages, pairs, _ := tapCapture(t, bin)
+	cache := filepath.Join(t.TempDir(), "tap.cache")
+	if out, err := exec.Command("tcpprep", "--port", "-i", pcap, "-o", cache).CombinedOutput(); err != nil {
+		t.Fatalf("tcpprep: %v\n%s", err, out)
+	}
+	x := lab.NewTap(t)
+	p := x.Monitor.Start(t, bin, "-i", x.PortA, "-i", x.PortB, "--workers", "2", "-w", filepath.Join(t.TempDir(), "tap.dnstap"))
+	for range 2 {
+		p.WaitFor(t, "capture socket opened", sensorStartWait)
+	}
+	x.RecreatePortB(t)
+	p.WaitFor(t, x.PortB+": interface joined the mirror", sensorStartWait)
+	x.Gen.Run(t, "tcpreplay", "-q", "--pps="+tapPPS, "-c", cache, "-i", x.GenA, "-I", x.GenB, pcap)
+	time.Sleep(tapSettle)
+	if err := p.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("sensor: %v\n%s", err, p.Stderr())
+	}
+	out := p.Stderr()
+	if !regexp.MustCompile(x.PortB + `: interface left the mirror`).MatchString(out) {
+		t.Errorf("no log line for the deleted port:\n%s", out)
+	}
+	if got := summaryCounter(t, out, "DNS messages"); got != messages {
+		t.Errorf("%d DNS messages, want %d:\n%s", got, messages, out)
+	}
+	if got := summaryCounter(t, out, "pairs matched"); got != pairs {
+		t.Errorf("%d pairs matched, want %d:\n%s", got, pairs, out)
+	}
+}
+
 // TestTapDuplicates (issue #9): the same packets on two interfaces at once
 // (every frame sent out of GenA is copied to GenB by tc mirred, as two SPAN
 // sessions that cover the same link), captured with -i A -i B: without
