@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -199,4 +201,74 @@ func TestTapDuplicates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTapCost measures DNS messages per CPU-second of the sensor (its own
+// utime+stime) on the plain path (one interface), on two interfaces as one
+// mirror (a two-port tap), and with --dedup on one interface and on two
+// carrying the same packets: a 200,000-packet capture replayed five times
+// at 100,000 packets/s, best of three. It is a measurement, run only when
+// asked (it loads both cores for about two minutes):
+//
+//	SENSOR_REPLAY=1 go test -count=1 -v -run TestTapCost ./cmd/sensor/e2e
+func TestTapCost(t *testing.T) {
+	if os.Getenv(replayEnv) != "1" {
+		t.Skip("measurement, not a check: set " + replayEnv + "=1 to run it")
+	}
+	bin := sensorBin(t)
+	testenv.NeedTool(t, "tcpreplay", "tcpreplay")
+	dir := t.TempDir()
+	pcap, cache := filepath.Join(dir, "cost.pcap"), filepath.Join(dir, "cost.cache")
+	cmd := exec.Command("go", "run", "./internal/synth/gencap", "-kind", "udp", "-n", "200000", "-o", pcap)
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gencap: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("tcpprep", "--port", "-i", pcap, "-o", cache).CombinedOutput(); err != nil {
+		t.Fatalf("tcpprep: %v\n%s", err, out)
+	}
+	x := lab.NewTap(t)
+	const loops, pps = "5", "100000"
+	single := func() { x.Gen.Run(t, "tcpreplay", "-q", "-K", "--loop="+loops, "--pps="+pps, "-i", x.GenA, pcap) }
+	split := func() {
+		x.Gen.Run(t, "tcpreplay", "-q", "-K", "--loop="+loops, "--pps="+pps, "-c", cache, "-i", x.GenA, "-I", x.GenB, pcap)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		replay func()
+		mirror bool // tc mirred copies GenA's frames to GenB
+	}{
+		{"plain: -i A", []string{"-i", x.PortA}, single, false},
+		{"mirror: -i A -i B, one direction on each", []string{"-i", x.PortA, "-i", x.PortB}, split, false},
+		{"plain with --dedup 10ms", []string{"-i", x.PortA, "--dedup", "10ms"}, single, false},
+		{"-i A -i B, same packets on both, --dedup 10ms", []string{"-i", x.PortA, "-i", x.PortB, "--dedup", "10ms"}, single, true},
+	}
+	var b strings.Builder
+	b.WriteString("\n| path | DNS messages | kernel drops | best msgs per CPU-second |\n|---|---:|---:|---:|\n")
+	for _, c := range cases {
+		if c.mirror {
+			x.Gen.Run(t, "tc", "qdisc", "add", "dev", x.GenA, "clsact")
+			x.Gen.Run(t, "tc", "filter", "add", "dev", x.GenA, "egress", "protocol", "all",
+				"u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", x.GenB)
+		}
+		best, msgs, drops := 0.0, uint64(0), uint64(0)
+		for range 3 {
+			p := x.Monitor.Start(t, bin, append(c.args, "-w", os.DevNull)...)
+			p.WaitFor(t, "capture socket opened", sensorStartWait)
+			c.replay()
+			time.Sleep(tapSettle)
+			cpu := cpuTime(t, p.Pid())
+			if err := p.Stop(syscall.SIGTERM); err != nil {
+				t.Fatalf("sensor: %v\n%s", err, p.Stderr())
+			}
+			msgs = summaryCounter(t, p.Stderr(), "DNS messages")
+			drops = summaryCounter(t, p.Stderr(), "kernel_drops")
+			if r := float64(msgs) / cpu.Seconds(); r > best {
+				best = r
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f |\n", c.name, msgs, drops, best)
+	}
+	t.Log(b.String())
 }
