@@ -353,13 +353,21 @@ func (m *Mirror) promiscLocked(ifc *mirrorIface) error {
 	return nil
 }
 
+// mirrorReconcile is how often the mirror compares its interfaces with
+// the kernel's, in case the watcher's queue overflowed and lost an event.
+const mirrorReconcile = time.Second
+
 // run follows the interfaces' deletion and re-creation until Close.
 func (m *Mirror) run() {
 	defer m.wg.Done()
+	tick := time.NewTicker(mirrorReconcile)
+	defer tick.Stop()
 	for {
 		select {
 		case <-m.done:
 			return
+		case <-tick.C:
+			m.reconcile()
 		case ev := <-m.watcher.Events():
 			switch ev.Kind {
 			case LinkAdded:
@@ -367,6 +375,29 @@ func (m *Mirror) run() {
 			case LinkRemoved:
 				m.leave(ev.Name, ev.Index)
 			}
+		}
+	}
+}
+
+// reconcile looks every interface up by name (SIOCGIFINDEX on the
+// mirror's own socket, so in its namespace whatever thread this runs on)
+// and joins or leaves what changed.
+func (m *Mirror) reconcile() {
+	for i := range m.cfg.Interfaces {
+		name := m.cfg.Interfaces[i]
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			continue
+		}
+		err = unix.IoctlIfreq(m.ctl, unix.SIOCGIFINDEX, ifr)
+		m.mu.Lock()
+		known := m.ifs[i].ifindex
+		m.mu.Unlock()
+		switch {
+		case err == unix.ENODEV && known != 0:
+			m.leave(name, known)
+		case err == nil && int(ifr.Uint32()) != known:
+			m.join(name, int(ifr.Uint32()))
 		}
 	}
 }
