@@ -217,7 +217,6 @@ func equalProg(a, b []bpf.RawInstruction) bool {
 	return true
 }
 
-
 // TestMirrorNextAllocs: reading a mirror's frames (the interface looked up
 // from the sockaddr_ll) allocates nothing.
 func TestMirrorNextAllocs(t *testing.T) {
