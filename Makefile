@@ -9,11 +9,16 @@ BIN       := bin/sensor
 # real dnstap readers reading ours, and the lab tools (namespaces, capture, replay).
 DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
              golang-github-dnstap-golang-dnstap-cli tcpdump tshark wireshark-common tcpreplay \
-             iproute2 ethtool libpcap-dev dnsperf chromium
+             iproute2 ethtool libpcap-dev dnsperf stunnel4 chromium \
+             prometheus curl
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
 TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+# staticcheck at a pinned version, fetched through the Go module proxy like
+# every other dependency (make test fails on any finding).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./internal/merge ./internal/analyze ./bpf
 
@@ -48,7 +53,7 @@ deps:
 # Unit, golden, fuzz-seed, lab and interop tests. SENSOR_E2E=require (set by CI)
 # turns every skip for a missing tool or privilege into a failure.
 test: deps
-	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint
 	@# The decoder, the outputs and the file readers build on any OS; live capture is Linux-only.
 	GOOS=darwin $(GO) build ./internal/...
 	GOOS=freebsd $(GO) build ./internal/...
@@ -82,6 +87,12 @@ bench: build
 		echo "== sensor -r $$f"; \
 		bin/benchrun -sensor $(BIN) -pcap $$f -runs 3 -- -w /tmp/bench-$$k.dnstap -no-progress; \
 	done
+	@# File input over several workers (internal/parallel): the same
+	@# captures with --workers 1 and 2, wall time and CPU.
+	@set -e; for k in udp tcp; do for w in 1 2; do \
+		echo "== sensor -r testdata/bench/$$k-$(BENCH_N).pcap --workers $$w"; \
+		bin/benchrun -sensor $(BIN) -pcap testdata/bench/$$k-$(BENCH_N).pcap -runs 3 -- -w /tmp/bench-$$k-w$$w.dnstap -no-progress --workers $$w; \
+	done; done
 
 # The naive loop the issue compares with (gopacket + miekg Unpack +
 # golang-dnstap + framestream), on the same UDP capture.
@@ -127,7 +138,7 @@ replay-smoke: build
 
 lint:
 	$(GO) vet ./...
-	@command -v staticcheck >/dev/null && staticcheck ./... || echo "staticcheck not installed; ran go vet only"
+	$(GO) run $(STATICCHECK) ./...
 
 golden:
 	$(GO) test ./internal/emit -run Golden -update

@@ -124,13 +124,12 @@ const (
 )
 
 type crafted struct {
-	name         string
-	frame        []byte
-	dns, tunnel  bool // want: default filter, tunnel filter
-	hostMatch    bool // 'host 192.0.2.53'
-	port53Match  bool // 'port 53'
-	limitation   string
-	wireOverride int
+	name        string
+	frame       []byte
+	dns, tunnel bool // want: default filter, tunnel filter
+	hostMatch   bool // 'host 192.0.2.53'
+	port53Match bool // 'port 53'
+	limitation  string
 }
 
 func craftedPackets() []crafted {

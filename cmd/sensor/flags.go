@@ -61,6 +61,12 @@ type options struct {
 	rotateKeep     keepValue
 	outputs        []outputSpec
 
+	serverDnstaps      stringList // --server-dnstap, parsed into serverDnstap (serverdnstap.go)
+	serverDnstapMode   string
+	serverDnstapWindow time.Duration
+	serverDnstapGroup  string
+	serverDnstap       serverDnstapSpec
+
 	servers    string
 	role       string
 	forwarders string
@@ -77,19 +83,20 @@ type options struct {
 	noProgress  bool
 	duration    time.Duration
 	metrics     string
+	memoryLimit sizeValue
 	cpuProfile  string
 
-	maxFlows         int
-	maxStreamBytes   int
-	maxOutOfOrder    int
-	maxTCPBuffers    int
-	flowTimeout      time.Duration
-	maxFragSets      int
-	maxFragBytes     int
-	fragTimeout      time.Duration
-	maxPending       int
-	pairTimeout      time.Duration
-	queueBatches     int
+	maxFlows       int
+	maxStreamBytes int
+	maxOutOfOrder  int
+	maxTCPBuffers  int
+	flowTimeout    time.Duration
+	maxFragSets    int
+	maxFragBytes   int
+	fragTimeout    time.Duration
+	maxPending     int
+	pairTimeout    time.Duration
+	queueBatches   int
 
 	// Parsed once, by parseOptions, into the types emit takes.
 	defaultRole       emit.Role         // --role
@@ -127,6 +134,10 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.rotateSize, "rotate-size", "start a new -w file before one grows past `size` (256MiB; K, M, G, T are binary multiples)")
 	fs.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new -w file at every multiple of this `interval` (UTC; 1h: on the hour)")
 	fs.Var(&o.rotateKeep, "rotate-keep", "delete the oldest finished -w files beyond this total `size` (20GiB) or file count (a bare number: 50)")
+	fs.Var(&o.serverDnstaps, "server-dnstap", "merge the monitored server's own dnstap, taken on `unix:PATH` or tcp:HOST:PORT (with -i) or read from file:PATH (with -r), with the wire; repeat for several")
+	fs.StringVar(&o.serverDnstapMode, "server-dnstap-mode", "", "with --server-dnstap: `merge` (the server's frames plus the wire's it lacks; the default) or verify (the server's frames; only count)")
+	fs.DurationVar(&o.serverDnstapWindow, "server-dnstap-window", 0, "with --server-dnstap: how long a message waits for its partner from the other side (`duration`, message time; default 10s); the output lags by it")
+	fs.StringVar(&o.serverDnstapGroup, "server-dnstap-group", "", "with --server-dnstap unix: the socket's `group` (e.g. bind), so that a server running as its own user may connect")
 	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
@@ -139,7 +150,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.dedup, "dedup", 0, "drop copies of a packet seen within this `window` (capture time; SPAN duplicates; 0: off)")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on `host:port` during live capture")
+	fs.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (`size`: 48MiB; GOMEMLIMIT): the collector works harder near it (default none)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()
@@ -160,6 +172,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
   sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
     OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
     -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
+    a server's own dnstap merged with the wire into the outputs:
+    --server-dnstap unix:PATH|tcp:HOST:PORT (-i) | file:PATH (-r) [--server-dnstap-mode merge|verify]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor version
@@ -223,6 +237,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	var err error
 	if o.outputs, err = parseOutputs(o); err != nil {
+		return nil, err
+	}
+	if err = parseServerDnstap(o); err != nil {
 		return nil, err
 	}
 	if o.defaultRole, err = emit.ParseRole(o.role); err != nil {

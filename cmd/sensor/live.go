@@ -37,8 +37,40 @@ type liveWorker struct {
 	bytes  atomic.Uint64
 	err    error // why the worker stopped early, if it did
 	iface  string
-	// perIface counts frames by Frame.Interface (the -i order).
+	// mirror names the -i interfaces when the worker is one of a Mirror's,
+	// and perIface counts its frames by Frame.Interface (that order).
+	mirror   []string
 	perIface [capture.MaxMirrorInterfaces]atomic.Uint64
+	worker   int // its number on the interface, for metrics and logs
+	gauges   workerGauges
+}
+
+// workerGauges are a worker's figures that metrics and the health check
+// read from other goroutines. The loop stores them at most once a second
+// of capture time while frames flow, and on every poll timeout when the
+// link is idle: never per packet.
+type workerGauges struct {
+	beat     atomic.Int64 // wall clock of the loop's last turn, ns
+	lastPkt  atomic.Int64 // capture time of the last frame, ns (0: none yet)
+	flows    atomic.Int64
+	fragSets atomic.Int64
+	pending  atomic.Int64
+}
+
+// publishEvery bounds how stale the gauges get while frames flow.
+const publishEvery = int64(time.Second)
+
+// publish copies the tables' sizes (owned by this goroutine) and the
+// heartbeat into the gauges.
+func (w *liveWorker) publish(lastPkt int64) {
+	g := &w.gauges
+	g.beat.Store(time.Now().UnixNano())
+	if lastPkt != 0 {
+		g.lastPkt.Store(lastPkt)
+	}
+	g.flows.Store(int64(w.asm.Flows()))
+	g.fragSets.Store(int64(w.asm.FragmentSets()))
+	g.pending.Store(int64(w.pipe.Pending()))
 }
 
 // captureSource is a worker's socket: a Supervisor on one interface, or a
@@ -54,6 +86,8 @@ func (w *liveWorker) loop(stop *stopper) {
 	var f packet.Frame
 	draining := false
 	var drainUntil time.Time
+	var last, published int64 // capture times: of the last frame, of the last publish
+	w.publish(0)
 	for {
 		if !draining && stop.Load() {
 			// Clean shutdown: what the kernel already put in the ring
@@ -74,6 +108,8 @@ func (w *liveWorker) loop(stop *stopper) {
 				// periods still reach the output, and age pending queries.
 				w.out.Flush()
 				w.pipe.Tick(time.Now().UnixNano())
+				w.publish(last)
+				published = last
 				continue
 			}
 			// The Supervisor hides link changes and returns nothing but
@@ -91,6 +127,11 @@ func (w *liveWorker) loop(stop *stopper) {
 			c.Store(c.Load() + 1)
 		}
 		w.asm.HandleFrame(&f)
+		last = f.Timestamp
+		if last-published >= publishEvery {
+			w.publish(last)
+			published = last
+		}
 	}
 }
 
@@ -115,6 +156,9 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	}
 	logf := newLogger(stderr)
 	outs, err := openOutputs(o.outputs, stdout, logf)
+	if err == nil {
+		err = outs.listenServerDnstap(&o.serverDnstap, logf)
+	}
 	if err != nil {
 		closeWorkers(workers)
 		if ln != nil {
@@ -127,12 +171,13 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		w.out = outs.writer()
 		w.pipe = emit.NewPipeline(ecfg, w.out)
 		w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+		w.gauges.beat.Store(time.Now().UnixNano()) // healthy until its loop has had time to turn
 	}
 	stop.onHUP(outs.reopen)
 	start := time.Now()
 	snapshot := func() *summary { return liveSummary(o, workers, outs, time.Since(start)) }
 	if ln != nil {
-		defer serveMetrics(ln, snapshot)()
+		defer serveMetrics(ln, newRegistry(workers, outs), &health{workers: workers, outs: outs})()
 	}
 	if o.duration > 0 {
 		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
@@ -178,7 +223,7 @@ func openWorkers(o *options) ([]*liveWorker, error) {
 				closeWorkers(workers)
 				return nil, fmt.Errorf("capture on %s: %w", iface, err)
 			}
-			workers = append(workers, &liveWorker{sup: sup, iface: iface})
+			workers = append(workers, &liveWorker{sup: sup, iface: iface, worker: n})
 		}
 	}
 	return workers, nil
@@ -199,7 +244,7 @@ func openMirror(o *options) ([]*liveWorker, error) {
 	}
 	workers := make([]*liveWorker, o.workers)
 	for n := range workers {
-		workers[n] = &liveWorker{sup: m.Source(n), iface: name}
+		workers[n] = &liveWorker{sup: m.Source(n), iface: name, worker: n, mirror: o.interfaces}
 	}
 	return workers, nil
 }
@@ -246,6 +291,7 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 			defer t.Stop()
 			tick = t.C
 		}
+		waiting := map[string]bool{} // interfaces said to be waited for
 		poll := time.NewTicker(100 * time.Millisecond)
 		defer poll.Stop()
 		for {
@@ -259,7 +305,7 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 					for drained := false; !drained; {
 						select {
 						case ev := <-w.sup.Events():
-							logf("%s", ev)
+							logEvent(ev, waiting, logf)
 						default:
 							drained = true
 						}
@@ -271,10 +317,31 @@ func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf fun
 	return func() { close(done); <-finished }
 }
 
+// logEvent logs a socket event. An interface that is missing or down is
+// said to be waited for once, not once per worker and attempt: the sensor
+// keeps trying, and /readyz says it is not ready meanwhile.
+func logEvent(ev capture.SupervisorEvent, waiting map[string]bool, logf func(string, ...any)) {
+	switch {
+	case ev.Kind == capture.OpenFailed && (errors.Is(ev.Err, capture.ErrNoLink) || errors.Is(ev.Err, capture.ErrLinkDown)):
+		if !waiting[ev.Interface] {
+			waiting[ev.Interface] = true
+			logf("%v; waiting for it", ev.Err)
+		}
+	case ev.Kind == capture.SocketOpened:
+		delete(waiting, ev.Interface)
+		logf("%s", ev)
+	default:
+		logf("%s", ev)
+	}
+}
+
 func logStats(s *summary, logf func(string, ...any)) {
 	var b strings.Builder
 	for _, o := range s.outputs {
 		fmt.Fprintf(&b, "; %s: delivered %d, dropped %d, queued %d, %s", o.name, o.stats.Delivered(), o.stats.Dropped(), o.stats.Queued(), o.stats.State())
+	}
+	if s.server != nil {
+		b.WriteString(s.server.logLine())
 	}
 	logf("stats: %d packets, %d frames encoded, %d dropped by kernel%s",
 		s.packets, s.pipe.v["frames_encoded"], s.kernel.v["kernel_drops"], b.String())
@@ -329,7 +396,8 @@ func liveSummary(o *options, workers []*liveWorker, outs *outputSet, elapsed tim
 		w.pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
 	s.outputs = outs.reports()
-	interfaceCounters(o, workers, s.ifaces)
+	s.server = outs.serverSummary()
+	interfaceCounters(workers, s.ifaces)
 	return s
 }
 
@@ -338,28 +406,37 @@ var ifaceKinds = map[string]stat.Kind{
 	"packets": stat.Activity, "duplicates_removed": stat.Activity,
 }
 
-// interfaceCounters adds, when there are several interfaces, each one's
-// packets and duplicates removed as "COUNTER:IFACE" (a metrics exposition
-// can make the part after the colon a label). Kernel drops are the
+// interfaceCounters adds, for a mirror of several interfaces, each one's
+// packets and duplicates removed as "COUNTER:IFACE". Kernel drops are the
 // socket's, and a mirror's sockets serve every interface, so they cannot
 // be told apart by interface: the kernel's counters stay per run.
-func interfaceCounters(o *options, workers []*liveWorker, t *totals) {
-	if len(o.interfaces) < 2 {
-		return
+func interfaceCounters(workers []*liveWorker, t *totals) {
+	names, packets, dups := interfaceCounts(workers)
+	for i, iface := range names {
+		t.add("packets:"+iface, ifaceKinds["packets"], packets[i])
+		t.add("duplicates_removed:"+iface, ifaceKinds["duplicates_removed"], dups[i])
 	}
-	for i, iface := range o.interfaces {
-		var packets, dups uint64
+}
+
+// interfaceCounts sums the mirror's workers' frames and removed copies by
+// interface; it returns no names for a run on one interface.
+func interfaceCounts(workers []*liveWorker) (names []string, packets, dups []uint64) {
+	if len(workers) == 0 || len(workers[0].mirror) == 0 {
+		return nil, nil, nil
+	}
+	names = workers[0].mirror
+	packets, dups = make([]uint64, len(names)), make([]uint64, len(names))
+	for i := range names {
 		for _, w := range workers {
 			if i < len(w.perIface) {
-				packets += w.perIface[i].Load()
+				packets[i] += w.perIface[i].Load()
 			}
 			if i < reassembly.DedupInterfaces && w.asm != nil {
-				dups += w.asm.Stats().DedupByInterface[i].Load()
+				dups[i] += w.asm.Stats().DedupByInterface[i].Load()
 			}
 		}
-		t.add("packets:"+iface, ifaceKinds["packets"], packets)
-		t.add("duplicates_removed:"+iface, ifaceKinds["duplicates_removed"], dups)
 	}
+	return names, packets, dups
 }
 
 // liveFilter returns the program attached to the sockets on iface: the

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // sizedSource is a source that knows how far through its input it is.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,7 @@ func defaultLimits() limits {
 		maxTCPBuffers: r.MaxTCPBufferBytes,
 		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
-		queueBatches: 256,
+		queueBatches: emit.DefaultBatches,
 	}
 }
 
@@ -102,6 +103,11 @@ func (s *stopper) release() { signal.Stop(s.ch); close(s.done) }
 
 // runCapture runs one capture: a file or live interfaces into the outputs.
 func runCapture(o *options, stdout, stderr io.Writer) error {
+	if len(o.readFiles) > 0 && o.metrics != "" {
+		// A file run ends when the file does: there is nothing to scrape
+		// or probe, and its counters are in the summary at exit.
+		return usagef("--metrics serves a live capture (-i); with -r the counters are in the summary at exit")
+	}
 	stop := stopOnSignal()
 	defer stop.release()
 	ecfg, err := emitConfig(o)
@@ -119,6 +125,9 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if o.memoryLimit.n > 0 {
+		debug.SetMemoryLimit(o.memoryLimit.n)
 	}
 	if len(o.readFiles) > 0 {
 		return runFile(o, rcfg, ecfg, stop, stdout, stderr)
@@ -150,6 +159,9 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		}
 	}
 	outs, err := openOutputs(o.outputs, stdout, newLogger(stderr))
+	if err == nil {
+		err = outs.listenServerDnstap(&o.serverDnstap, newLogger(stderr))
+	}
 	if err != nil {
 		return err
 	}
@@ -210,6 +222,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		p.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
 	s.outputs = outs.reports()
+	s.server = outs.serverSummary()
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
 		s.decode.add("filter_compile_failed", stat.Error, n)

@@ -96,7 +96,9 @@ func (b *Baseline) Write(w io.Writer) error {
 	return e.Encode(b)
 }
 
-type baseCounts struct{ responses, nx, sf uint64 }
+// baseCounts is the client table's payload: none, since responses and their
+// rcodes are counted in the count-min sketches beside it.
+type baseCounts struct{}
 
 // BaselineBuilder accumulates a Baseline in bounded memory.
 type BaselineBuilder struct {

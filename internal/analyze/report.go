@@ -75,16 +75,15 @@ type tunnelKey struct {
 }
 
 type tunnelData struct {
-	domain    string
-	queries   uint64
-	txtLike   uint64
-	lenSum    uint64
-	entSum    float64
-	unique    *HLL
-	first     int64
-	last      int64
-	sample    string
-	uniqueEst uint64
+	domain  string
+	queries uint64
+	txtLike uint64
+	lenSum  uint64
+	entSum  float64
+	unique  *HLL
+	first   int64
+	last    int64
+	sample  string
 }
 
 type sinkData struct {

@@ -257,7 +257,7 @@ func TestPairTableChurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mk := func(id uint16) *pairKey {
 		var k pairKey
-		makeKey(&k, netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv), 1, id, []byte("\x03www\x07example\x03com\x00\x00\x01\x00\x01"))
+		pt.makeKey(&k, netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv), 1, id, []byte("\x03www\x07example\x03com\x00\x00\x01\x00\x01"))
 		return &k
 	}
 	for i := 0; i < 20000; i++ {
@@ -294,8 +294,8 @@ func TestPairTableChurn(t *testing.T) {
 				}
 			}
 		}
-		if pt.n != len(model) {
-			t.Fatalf("op %d: table holds %d, model %d", i, pt.n, len(model))
+		if pt.len() != len(model) {
+			t.Fatalf("op %d: table holds %d, model %d", i, pt.len(), len(model))
 		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"golang.org/x/sys/unix"
+	"unsafe"
 )
+
+// The standard library's syscall package serves here: emit stays free of
+// golang.org/x/sys, which only the capture package needs.
 
 // unsentBytes asks the kernel how many bytes written to c it still holds:
 // for TCP, bytes not yet acknowledged by the receiver (SIOCOUTQ); for a unix
@@ -22,10 +24,12 @@ func unsentBytes(c net.Conn) uint64 {
 	if err != nil {
 		return 0
 	}
-	var n int
+	var n int32
+	var errno syscall.Errno
 	if cerr := rc.Control(func(fd uintptr) {
-		n, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-	}); cerr != nil || err != nil || n < 0 {
+		// SIOCOUTQ has the number of TIOCOUTQ on Linux.
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	}); cerr != nil || errno != 0 || n < 0 {
 		return 0
 	}
 	return uint64(n)
@@ -45,7 +49,7 @@ func setSendBuffer(c net.Conn, n int) error {
 		return err
 	}
 	if cerr := rc.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
 	}); cerr != nil {
 		return cerr
 	}
@@ -69,8 +73,8 @@ func peerClosed(c net.Conn) bool {
 	closed := false
 	var b [1]byte
 	_ = rc.Read(func(fd uintptr) bool {
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		closed = (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
 		return true
 	})
 	return closed
@@ -84,9 +88,9 @@ func lockDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		if err == unix.EWOULDBLOCK {
+		if err == syscall.EWOULDBLOCK {
 			return nil, ErrSpoolInUse
 		}
 		return nil, err

@@ -276,11 +276,13 @@ func checkLab(t *testing.T, name string, m *Merger, r *Receiver, server, wire []
 	t.Helper()
 	// The wire side into the Merger as the sensor's output queue hands it
 	// (batches of whole frames).
-	bw := emit.NewBatchFrameWriter(m)
+	q := emit.NewQueue(m, emit.QueueConfig{Block: true})
+	p := q.Producer()
 	for _, f := range wire {
-		must(t, bw.WriteFrame(f))
+		must(t, p.WriteFrame(f))
 	}
-	must(t, bw.Close()) // the last batch, then the Merger's Close
+	p.Flush()
+	must(t, q.Close()) // the last batch, then the Merger's Close
 	out := m.cfg.Outputs[0].(*memOutput)
 	rep, err := tapfile.Compare(fileOf(t, server), fileOf(t, wire), tapfile.CompareOptions{NameA: name, NameB: "wire", MaxListed: 5})
 	if err != nil {

@@ -149,13 +149,6 @@ func TestReceiver(t *testing.T) {
 	}
 }
 
-// fstrmClient speaks the sending side of a bidirectional Frame Streams
-// connection by hand, for what no real sender does: a wrong content
-// type, garbage, oversized frames.
-type fstrmClient struct {
-	c net.Conn
-}
-
 func control(typ uint32, contentType string) []byte {
 	body := binary.BigEndian.AppendUint32(nil, typ)
 	if contentType != "" {

@@ -128,7 +128,6 @@ type Runner struct {
 	bytes   int
 	seq     uint64
 	merged  chan error
-	writeEr error
 }
 
 // New starts the workers and the merger.

@@ -187,19 +187,24 @@ func (a *Assembler) short(bad DecodeCounter) {
 	a.count(bad)
 }
 
-// deliverUDP parses and hands on one UDP DNS message. payload aliases the
-// frame or the defragmenter's buffer.
-func (a *Assembler) deliverUDP(src, dst netip.AddrPort, payload []byte) {
+// deliver parses one DNS message carried over tr, captured at ts, and hands
+// it to the Sink. msg aliases the frame, the defragmenter's buffer or a TCP
+// stream buffer, and is not kept after the call.
+func (a *Assembler) deliver(src, dst netip.AddrPort, msg []byte, tr Transport, ts int64) {
 	m := &a.msg
-	if !parseDNS(payload, &m.DNS) {
+	if !parseDNS(msg, &m.DNS) {
 		a.count(DecodeNotDNS)
 		return
 	}
 	m.Src, m.Dst = src, dst
-	m.Transport = TransportUDP
-	m.Timestamp = a.ts
-	m.Payload = payload
-	a.count(DecodeMessagesUDP)
+	m.Transport = tr
+	m.Timestamp = ts
+	m.Payload = msg
+	if tr == TransportTCP {
+		a.count(DecodeMessagesTCP)
+	} else {
+		a.count(DecodeMessagesUDP)
+	}
 	if m.DNS.Malformed {
 		a.count(DecodeDNSMalformed)
 	}
@@ -210,20 +215,5 @@ func (a *Assembler) deliverUDP(src, dst netip.AddrPort, payload []byte) {
 
 // deliverTCP is the TCP reassembler's deliverFunc.
 func (a *Assembler) deliverTCP(src, dst netip.AddrPort, msg []byte, ts int64) {
-	m := &a.msg
-	if !parseDNS(msg, &m.DNS) {
-		a.count(DecodeNotDNS)
-		return
-	}
-	m.Src, m.Dst = src, dst
-	m.Transport = TransportTCP
-	m.Timestamp = ts
-	m.Payload = msg
-	a.count(DecodeMessagesTCP)
-	if m.DNS.Malformed {
-		a.count(DecodeDNSMalformed)
-	}
-	a.sink.HandleMessage(m)
-	m.Payload = nil
-	m.DNS.Question = nil
+	a.deliver(src, dst, msg, TransportTCP, ts)
 }

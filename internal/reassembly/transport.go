@@ -40,7 +40,7 @@ func (a *Assembler) udp(src, dst netip.Addr, b []byte, depth int) {
 	payload := b[udpHeaderLen:ulen:ulen]
 	switch {
 	case sport == dnsPort || dport == dnsPort:
-		a.deliverUDP(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport), payload)
+		a.deliver(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport), payload, TransportUDP, a.ts)
 	case dport == vxlanPort:
 		a.vxlan(payload, depth)
 	case dport == genevePort:
