@@ -88,6 +88,9 @@ func (e SupervisorEvent) String() string {
 	case InterfaceJoined:
 		return fmt.Sprintf("%s: %s (ifindex %d) after %v", e.Interface, e.Kind, e.IfIndex, e.Gap)
 	case InterfaceLeft:
+		if e.IfIndex == 0 {
+			return fmt.Sprintf("%s: not in the mirror yet (no such interface; it joins when it appears)", e.Interface)
+		}
 		return fmt.Sprintf("%s: %s (ifindex %d was deleted)", e.Interface, e.Kind, e.IfIndex)
 	default:
 		return fmt.Sprintf("%s worker %d: %s: %v", e.Interface, e.Worker, e.Kind, e.Err)

@@ -150,6 +150,9 @@ func OpenMirror(cfg MirrorConfig) (*Mirror, error) {
 	}
 	ctl, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		if err == unix.EPERM || err == unix.EACCES {
+			return nil, fmt.Errorf("capture: mirror %s: AF_PACKET socket needs CAP_NET_RAW: %w", names, err)
+		}
 		return nil, fmt.Errorf("capture: mirror %s: AF_PACKET socket: %w", names, err)
 	}
 	m := &Mirror{cfg: cfg, ctl: ctl, events: make(chan SupervisorEvent, supervisorEventQueue),
@@ -202,6 +205,11 @@ func OpenMirror(cfg MirrorConfig) (*Mirror, error) {
 	}
 	for _, s := range m.srcs {
 		m.emit(SupervisorEvent{Kind: SocketOpened, Interface: names + " (all interfaces)", Worker: s.worker})
+	}
+	for i := range m.ifs {
+		if m.ifs[i].ifindex == 0 {
+			m.emit(SupervisorEvent{Kind: InterfaceLeft, Interface: m.ifs[i].name, Err: ErrNoLink})
+		}
 	}
 	m.wg.Add(1)
 	go m.run()
