@@ -309,3 +309,43 @@ func TestMirrorRecreate(t *testing.T) {
 		t.Fatal("frame of the re-created device not captured")
 	}
 }
+
+// TestMirrorLateInterface: an interface that does not exist when the
+// mirror opens joins it when it appears.
+func TestMirrorLateInterface(t *testing.T) {
+	l := newLiveLab(t)
+	ns := l.Server.Name
+	var m *Mirror
+	var err error
+	inNetns(t, ns, func() {
+		m, err = OpenMirror(MirrorConfig{Interfaces: []string{l.ServerIf, "tunlate0"}, Workers: 1,
+			Live: LiveConfig{BlockSize: 1 << 16, NumBlocks: 4, PollTimeout: 20 * time.Millisecond}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := m.Source(0)
+	t.Cleanup(func() { src.Close() })
+	fd := openTun(t, ns, "tunlate0")
+	timeout := time.After(5 * time.Second)
+	for joined := false; !joined; {
+		select {
+		case ev := <-src.Events():
+			joined = ev.Kind == InterfaceJoined && ev.Interface == "tunlate0" && ev.IfIndex != 0
+		case <-timeout:
+			t.Fatal("tunlate0 never joined")
+		}
+	}
+	payload := []byte("late interface")
+	if _, err := unix.Write(fd, rawUDP4(netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53), payload)); err != nil {
+		t.Fatal(err)
+	}
+	if !captureUntil(t, src.Next, 3*time.Second, func(f *packet.Frame) bool {
+		return f.Interface == 1 && len(f.Data) >= 28 && string(f.Data[28:]) == string(payload)
+	}) {
+		t.Fatal("frame of the late interface not captured")
+	}
+	if st := src.Stats(); st.Reopens != 0 {
+		t.Errorf("a first appearance counted as %d reopens", st.Reopens)
+	}
+}
