@@ -29,7 +29,7 @@ const maxDrain = 2 * time.Second
 // interface share a fanout group, so each flow, both directions, always
 // reaches the same worker.
 type liveWorker struct {
-	sup    *capture.Supervisor
+	sup    captureSource
 	asm    *reassembly.Assembler
 	pipe   *emit.Pipeline
 	out    fanout // one Producer per output
@@ -37,8 +37,12 @@ type liveWorker struct {
 	bytes  atomic.Uint64
 	err    error // why the worker stopped early, if it did
 	iface  string
-	worker int // its number on the interface, for metrics and logs
-	gauges workerGauges
+	// mirror names the -i interfaces when the worker is one of a Mirror's,
+	// and perIface counts its frames by Frame.Interface (that order).
+	mirror   []string
+	perIface [capture.MaxMirrorInterfaces]atomic.Uint64
+	worker   int // its number on the interface, for metrics and logs
+	gauges   workerGauges
 }
 
 // workerGauges are a worker's figures that metrics and the health check
@@ -67,6 +71,15 @@ func (w *liveWorker) publish(lastPkt int64) {
 	g.flows.Store(int64(w.asm.Flows()))
 	g.fragSets.Store(int64(w.asm.FragmentSets()))
 	g.pending.Store(int64(w.pipe.Pending()))
+}
+
+// captureSource is a worker's socket: a Supervisor on one interface, or a
+// MirrorSource on all the -i interfaces at once.
+type captureSource interface {
+	Next(f *packet.Frame) error
+	Stats() capture.SupervisorStats
+	Events() <-chan capture.SupervisorEvent
+	Close() error
 }
 
 func (w *liveWorker) loop(stop *stopper) {
@@ -109,6 +122,10 @@ func (w *liveWorker) loop(stop *stopper) {
 		}
 		w.frames.Store(w.frames.Load() + 1)
 		w.bytes.Store(w.bytes.Load() + uint64(len(f.Data)))
+		if uint(f.Interface) < uint(len(w.perIface)) {
+			c := &w.perIface[f.Interface]
+			c.Store(c.Load() + 1)
+		}
 		w.asm.HandleFrame(&f)
 		last = f.Timestamp
 		if last-published >= publishEvery {
@@ -170,7 +187,7 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	for i := range o.outputs {
 		names[i] = o.outputs[i].name()
 	}
-	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, strings.Join(names, ", "))
+	logf("capturing on %v with %d worker(s) -> %s", o.interfaces, o.workers, strings.Join(names, ", "))
 	endWatch := watch(o, workers, snapshot, logf)
 	runWorkers(workers, stop)
 	endWatch()
@@ -178,8 +195,14 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	return shutdown(o, workers, outs, time.Since(start), stderr)
 }
 
-// openWorkers opens one Supervisor per interface and worker.
+// openWorkers opens o.workers sockets: Supervisors on the one interface,
+// or, with several -i, one Mirror whose sockets see every interface, so
+// that a flow whose directions arrive on two interfaces (a two-port tap)
+// reaches one worker.
 func openWorkers(o *options) ([]*liveWorker, error) {
+	if len(o.interfaces) > 1 {
+		return openMirror(o)
+	}
 	var workers []*liveWorker
 	for i, iface := range o.interfaces {
 		filter, err := liveFilter(o, iface)
@@ -202,6 +225,26 @@ func openWorkers(o *options) ([]*liveWorker, error) {
 			}
 			workers = append(workers, &liveWorker{sup: sup, iface: iface, worker: n})
 		}
+	}
+	return workers, nil
+}
+
+// openMirror opens the workers of a Mirror over every -i interface.
+func openMirror(o *options) ([]*liveWorker, error) {
+	name := strings.Join(o.interfaces, ",")
+	m, err := capture.OpenMirror(capture.MirrorConfig{
+		Interfaces: o.interfaces, Workers: o.workers,
+		Live: capture.LiveConfig{BlockSize: o.ringBlockKB << 10, NumBlocks: o.ringBlocks, Promiscuous: !o.noPromisc},
+		Filter: func(lt packet.LinkType) ([]xbpf.RawInstruction, error) {
+			return compileFilter(o, name, lt)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("capture on %s: %w", name, err)
+	}
+	workers := make([]*liveWorker, o.workers)
+	for n := range workers {
+		workers[n] = &liveWorker{sup: m.Source(n), iface: name, worker: n, mirror: o.interfaces}
 	}
 	return workers, nil
 }
@@ -354,7 +397,46 @@ func liveSummary(o *options, workers []*liveWorker, outs *outputSet, elapsed tim
 	}
 	s.outputs = outs.reports()
 	s.server = outs.serverSummary()
+	interfaceCounters(workers, s.ifaces)
 	return s
+}
+
+// ifaceKinds classifies the per-interface counters.
+var ifaceKinds = map[string]stat.Kind{
+	"packets": stat.Activity, "duplicates_removed": stat.Activity,
+}
+
+// interfaceCounters adds, for a mirror of several interfaces, each one's
+// packets and duplicates removed as "COUNTER:IFACE". Kernel drops are the
+// socket's, and a mirror's sockets serve every interface, so they cannot
+// be told apart by interface: the kernel's counters stay per run.
+func interfaceCounters(workers []*liveWorker, t *totals) {
+	names, packets, dups := interfaceCounts(workers)
+	for i, iface := range names {
+		t.add("packets:"+iface, ifaceKinds["packets"], packets[i])
+		t.add("duplicates_removed:"+iface, ifaceKinds["duplicates_removed"], dups[i])
+	}
+}
+
+// interfaceCounts sums the mirror's workers' frames and removed copies by
+// interface; it returns no names for a run on one interface.
+func interfaceCounts(workers []*liveWorker) (names []string, packets, dups []uint64) {
+	if len(workers) == 0 || len(workers[0].mirror) == 0 {
+		return nil, nil, nil
+	}
+	names = workers[0].mirror
+	packets, dups = make([]uint64, len(names)), make([]uint64, len(names))
+	for i := range names {
+		for _, w := range workers {
+			if i < len(w.perIface) {
+				packets[i] += w.perIface[i].Load()
+			}
+			if i < reassembly.DedupInterfaces && w.asm != nil {
+				dups[i] += w.asm.Stats().DedupByInterface[i].Load()
+			}
+		}
+	}
+	return names, packets, dups
 }
 
 // liveFilter returns the program attached to the sockets on iface: the
@@ -368,6 +450,11 @@ func liveFilter(o *options, iface string) ([]xbpf.RawInstruction, error) {
 	if err != nil {
 		lt = packet.LinkTypeEthernet
 	}
+	return compileFilter(o, iface, lt)
+}
+
+// compileFilter compiles the capture filter for one link type.
+func compileFilter(o *options, iface string, lt packet.LinkType) ([]xbpf.RawInstruction, error) {
 	expr := o.filter
 	if expr == "" {
 		expr = bpf.DNSExpr

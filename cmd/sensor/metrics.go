@@ -129,6 +129,13 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			"capture time of the last frame read on the interface (Unix seconds; 0: none yet); updated at least once a second while frames flow",
 			unixSeconds(lastPkt[iface]), []string{"interface"}, iface)
 	}
+	names, packets, dups := interfaceCounts(c.workers)
+	for i, iface := range names {
+		m.counter("dnstap_sensor_interface_packets_total", "activity counter: frames read, by the mirror interface they came in on",
+			packets[i], []string{"interface"}, iface)
+		m.counter("dnstap_sensor_interface_duplicates_removed_total", "activity counter: copies removed by --dedup, by the mirror interface they came in on",
+			dups[i], []string{"interface"}, iface)
+	}
 	if c.outs != nil {
 		c.collectOutputs(m)
 	}

@@ -58,6 +58,7 @@ type summary struct {
 	decode     *totals // reassembly counters
 	pipe       *totals // emit pipeline counters
 	types      *totals // frames by dnstap type
+	ifaces     *totals // per interface: "packets:IFACE", "duplicates_removed:IFACE"
 	outputs    []outputReport
 	heapAllocs uint64 // heap objects allocated by the process so far
 
@@ -73,7 +74,7 @@ type summary struct {
 const maxFileLines = 50
 
 func newSummary(source string) *summary {
-	return &summary{source: source, kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals()}
+	return &summary{source: source, kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals(), ifaces: newTotals()}
 }
 
 // heapAllocs reads the process's total heap allocations, so the summary
@@ -113,6 +114,7 @@ func (s *summary) print(w io.Writer) {
 		}
 		b.WriteByte('\n')
 	}
+	s.printInterfaces(&b)
 	d, p := s.decode.v, s.pipe.v
 	fmt.Fprintf(&b, "  DNS messages               %12d  (UDP %d, TCP %d)\n", d["messages_udp"]+d["messages_tcp"], d["messages_udp"], d["messages_tcp"])
 	fmt.Fprintf(&b, "  by dnstap type             ")
@@ -162,6 +164,26 @@ func (s *summary) print(w io.Writer) {
 	writeList(&b, "activity", activity)
 	writeList(&b, "skipped, dropped, evicted, errors", problems)
 	io.WriteString(w, b.String())
+}
+
+// printInterfaces writes one line per interface of a live run with
+// several: the counters named "COUNTER:IFACE" in s.ifaces.
+func (s *summary) printInterfaces(b *strings.Builder) {
+	var names []string
+	lines := map[string][]string{}
+	for _, n := range s.ifaces.order {
+		counter, iface, ok := strings.Cut(n, ":")
+		if !ok {
+			continue
+		}
+		if _, seen := lines[iface]; !seen {
+			names = append(names, iface)
+		}
+		lines[iface] = append(lines[iface], fmt.Sprintf("%s %d", counter, s.ifaces.v[n]))
+	}
+	for _, iface := range names {
+		fmt.Fprintf(b, "  interface %-16s %s\n", iface, strings.Join(lines[iface], ", "))
+	}
 }
 
 // print writes the output's lines: delivered, and whatever else is not zero.

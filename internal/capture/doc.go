@@ -7,8 +7,12 @@
 // type) and knows nothing of IP, TCP or DNS: decoding starts in package
 // reassembly. Which link types are decoded is packet's table, not capture's.
 //
+// Several interfaces captured as one (a two-port tap, several SPAN sessions)
+// are a Mirror (mirror.go): sockets bound to every interface, in one fanout
+// group, behind a filter that selects the interfaces by ifindex.
+//
 // The file readers build on any OS. Live capture (live.go, live_supervisor.go,
-// fanout.go, netlink.go) is AF_PACKET and netlink, so Linux only: elsewhere
+// fanout.go, mirror.go, netlink.go) is AF_PACKET and netlink, so Linux only: elsewhere
 // the package has no live API at all, and a program that uses it does not
 // build, rather than failing at run time.
 package capture

@@ -140,6 +140,12 @@ type LiveConfig struct {
 	Promiscuous bool
 	// Index is copied into Frame.Interface of every frame.
 	Index int
+
+	// mirror, when set (by OpenMirror), binds the socket to every
+	// interface (ifindex 0) instead of Interface: the frame's interface
+	// and link type come from the ring's sockaddr_ll, and Filter already
+	// selects the mirror's interfaces (mirror.go).
+	mirror *Mirror
 }
 
 func (c *LiveConfig) setDefaults() error {
@@ -241,9 +247,12 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	ifindex, up, err := linkIndex(cfg.Interface)
-	if err != nil {
-		return nil, err
+	ifindex, up := 0, true
+	if cfg.mirror == nil {
+		var err error
+		if ifindex, up, err = linkIndex(cfg.Interface); err != nil {
+			return nil, err
+		}
 	}
 	if !up {
 		return nil, fmt.Errorf("capture: open %s: %w", cfg.Interface, ErrLinkDown)
@@ -283,22 +292,20 @@ func (s *LiveSource) open() error {
 		return fmt.Errorf("mmap ring: %w", err)
 	}
 	filter := cfg.Filter
-	if loopback, err := isLoopback(fd, cfg.Interface); err == nil && loopback {
-		filter = dropOutgoing(filter)
-	}
-	if len(filter) > 0 {
-		prog := make([]unix.SockFilter, len(filter))
-		for i, ins := range filter {
-			prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-		}
-		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-			return fmt.Errorf("SO_ATTACH_FILTER (%d instructions): %w", len(prog), err)
+	if cfg.mirror == nil {
+		if loopback, err := isLoopback(fd, cfg.Interface); err == nil && loopback {
+			filter = dropOutgoing(filter)
 		}
 	}
-	if s.linkType, err = hardwareLinkType(fd, cfg.Interface); err != nil {
+	if err := attachFilter(fd, filter); err != nil {
 		return err
 	}
+	if cfg.mirror == nil {
+		if s.linkType, err = hardwareLinkType(fd, cfg.Interface); err != nil {
+			return err
+		}
+	}
+	// In a mirror s.ifindex is 0: every interface, narrowed by the filter.
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: s.ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
 		if err == unix.ENODEV || err == unix.ENXIO {
@@ -316,7 +323,7 @@ func (s *LiveSource) open() error {
 		}
 		s.fanout, s.inFanout = key, true
 	}
-	if cfg.Promiscuous {
+	if cfg.Promiscuous && cfg.mirror == nil {
 		ref, err := promiscAcquire(s.ifindex)
 		if err != nil {
 			return err
@@ -326,6 +333,23 @@ func (s *LiveSource) open() error {
 	// Counters of the short time between bind and now belong to this
 	// socket; nothing to discard.
 	s.pollfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}
+	return nil
+}
+
+// attachFilter attaches (or replaces: the kernel swaps it atomically) the
+// socket's classic BPF program; an empty filter attaches nothing.
+func attachFilter(fd int, filter []bpf.RawInstruction) error {
+	if len(filter) == 0 {
+		return nil
+	}
+	prog := make([]unix.SockFilter, len(filter))
+	for i, ins := range filter {
+		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER (%d instructions): %w", len(prog), err)
+	}
 	return nil
 }
 
@@ -508,6 +532,18 @@ func (s *LiveSource) LinkType() packet.LinkType { return s.linkType }
 // ErrLinkDown when the interface went down or away, ErrClosed after Close,
 // or another unix.Errno. It does not allocate.
 func (s *LiveSource) Next(f *packet.Frame) error {
+	for {
+		if err := s.next(f); err != errForeign {
+			return err
+		}
+	}
+}
+
+// errForeign: the frame came from an interface that is not (or no longer)
+// one of the mirror's; Next skips it.
+var errForeign = errors.New("capture: frame from another interface")
+
+func (s *LiveSource) next(f *packet.Frame) error {
 	if s.left == 0 {
 		if err := s.nextBlock(); err != nil {
 			return err
@@ -529,6 +565,24 @@ func (s *LiveSource) Next(f *packet.Frame) error {
 	f.WireLen = int(h.Len)
 	f.LinkType = s.linkType
 	f.Interface = s.cfg.Index
+	if m := s.cfg.mirror; m != nil {
+		// The sockaddr_ll follows the header at TPACKET_ALIGN(sizeof
+		// tpacket3_hdr) (48); the kernel writes it for every frame.
+		sll := s.pkt + mirrorSllOffset
+		if sll+mirrorSllLen > start {
+			return s.corrupt()
+		}
+		lt, idx, ok := m.frameOrigin(ring[sll : sll+mirrorSllLen])
+		if !ok {
+			// An interface the filter no longer selects (re-created
+			// between the kernel's filter run and now): not ours.
+			s.left--
+			s.pkt += int(h.Next_offset)
+			m.foreign.Add(1)
+			return errForeign
+		}
+		f.LinkType, f.Interface = lt, idx
+	}
 	f.VLAN = 0
 	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
 		f.VLAN = uint16(h.Hv1.Vlan_tci & 0x0fff)

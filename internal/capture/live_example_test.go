@@ -13,9 +13,11 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
-// Example shows how cmd/sensor drives live capture: one Watcher per run
-// for the log, and per interface one Supervisor per worker, all workers of
-// an interface in one fanout group. The filter comes from package bpf
+// Example shows how live capture is driven on single interfaces: one
+// Watcher per run for the log, and per interface one Supervisor per
+// worker, all workers of an interface in one fanout group. (cmd/sensor
+// uses this for one -i; several -i are one Mirror, see OpenMirror, so that
+// a flow whose directions arrive on two interfaces meets one worker.) The filter comes from package bpf
 // (bpf.DNS(), compiled for capture.InterfaceLinkType(name)).
 func Example() {
 	ctx, cancel := context.WithCancel(context.Background()) // cancelled on SIGINT/SIGTERM

@@ -45,6 +45,11 @@ const (
 	// OpenFailed: an attempt to open failed with a new error; repeated
 	// failures with the same error are counted, not reported.
 	OpenFailed
+	// InterfaceJoined: an interface of a Mirror appeared (again) and its
+	// frames are captured; Gap is the time it was gone.
+	InterfaceJoined
+	// InterfaceLeft: an interface of a Mirror was deleted.
+	InterfaceLeft
 )
 
 // String returns the kind as words for log lines.
@@ -56,6 +61,10 @@ func (k SupervisorEventKind) String() string {
 		return "capture socket lost"
 	case OpenFailed:
 		return "capture socket cannot open"
+	case InterfaceJoined:
+		return "interface joined the mirror"
+	case InterfaceLeft:
+		return "interface left the mirror"
 	}
 	return "unknown"
 }
@@ -76,6 +85,13 @@ func (e SupervisorEvent) String() string {
 	switch e.Kind {
 	case SocketOpened:
 		return fmt.Sprintf("%s worker %d: %s (ifindex %d) after %v", e.Interface, e.Worker, e.Kind, e.IfIndex, e.Gap)
+	case InterfaceJoined:
+		return fmt.Sprintf("%s: %s (ifindex %d) after %v", e.Interface, e.Kind, e.IfIndex, e.Gap)
+	case InterfaceLeft:
+		if e.IfIndex == 0 {
+			return fmt.Sprintf("%s: not in the mirror yet (no such interface; it joins when it appears)", e.Interface)
+		}
+		return fmt.Sprintf("%s: %s (ifindex %d was deleted)", e.Interface, e.Kind, e.IfIndex)
 	default:
 		return fmt.Sprintf("%s worker %d: %s: %v", e.Interface, e.Worker, e.Kind, e.Err)
 	}

@@ -118,6 +118,7 @@ type Assembler struct {
 	// Per-frame state, set by HandleFrame.
 	ts      int64  // capture time of the frame being decoded
 	vlan    uint16 // f.VLAN, or the outermost 802.1Q VID
+	iface   int    // f.Interface, for the duplicates by interface
 	snapped bool   // the frame was cut by the snaplen: running out of bytes is truncation, not a lie
 	inFrag  int    // >0 while decoding a reassembled datagram (its bytes live in the defragmenter)
 
@@ -148,6 +149,7 @@ func (a *Assembler) HandleFrame(f *packet.Frame) {
 	a.stats.Decode[DecodeFrames].Inc()
 	a.ts = f.Timestamp
 	a.vlan = f.VLAN
+	a.iface = f.Interface
 	a.snapped = f.WireLen > len(f.Data)
 	a.inFrag = 0
 	if f.Timestamp > a.maxTS {

@@ -153,5 +153,9 @@ func (a *Assembler) duplicate(version, proto byte, src, dst netip.Addr, id uint3
 	if d == nil {
 		return false
 	}
-	return d.seen(d.identity(version, proto, src, dst, id, frag, payload), a.ts)
+	if !d.seen(d.identity(version, proto, src, dst, id, frag, payload), a.ts) {
+		return false
+	}
+	a.stats.DedupByInterface[min(uint(a.iface), DedupInterfaces-1)].Inc()
+	return true
 }

@@ -117,7 +117,8 @@ func TestDedup(t *testing.T) {
 			for i, st := range tt.steps {
 				kept := func() int { return int(a.stats.Decode[DecodeMessagesUDP].Load() + a.stats.TCP[TCPSegments].Load()) }
 				before := kept()
-				f := packet.Frame{Data: st.frame, Timestamp: t0 + int64(st.at), WireLen: len(st.frame), LinkType: packet.LinkTypeEthernet}
+				// Alternate interfaces: a copy is counted on the one it came in on.
+				f := packet.Frame{Data: st.frame, Timestamp: t0 + int64(st.at), WireLen: len(st.frame), LinkType: packet.LinkTypeEthernet, Interface: i % 2}
 				a.HandleFrame(&f)
 				if got := kept() - before; got != st.msgs {
 					t.Errorf("frame %d: %d UDP messages or TCP segments, want %d (counters %v)", i+1, got, st.msgs, counters(a))
@@ -125,6 +126,16 @@ func TestDedup(t *testing.T) {
 			}
 			if got := a.stats.Dedup[DedupRemoved].Load(); got != tt.removed {
 				t.Errorf("dedup_removed = %d, want %d", got, tt.removed)
+			}
+			// In these cases a step that yields nothing is a removed copy.
+			var want [2]uint64
+			for i, st := range tt.steps {
+				if st.msgs == 0 {
+					want[i%2]++
+				}
+			}
+			if got := [2]uint64{a.stats.DedupByInterface[0].Load(), a.stats.DedupByInterface[1].Load()}; got != want {
+				t.Errorf("duplicates removed by interface %v, want %v", got, want)
 			}
 			if got := a.stats.Dedup[DedupEvicted].Load(); got != tt.evicted {
 				t.Errorf("dedup_evicted = %d, want %d", got, tt.evicted)

@@ -24,7 +24,16 @@ type Stats struct {
 	Frag   [numFragCounters]Counter
 	TCP    [numTCPCounters]Counter
 	Dedup  [numDedupCounters]Counter
+	// DedupByInterface splits Dedup[DedupRemoved] by Frame.Interface (the
+	// interface the removed copy came in on); interfaces from
+	// DedupInterfaces-1 up share the last slot. It is not in Each: the
+	// caller names the interfaces.
+	DedupByInterface [DedupInterfaces]Counter
 }
+
+// DedupInterfaces is the number of interfaces Stats.DedupByInterface tells
+// apart.
+const DedupInterfaces = 16
 
 // Each calls fn for every counter with its stable name (used in the summary
 // and in metrics), in a fixed order.
