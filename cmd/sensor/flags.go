@@ -56,6 +56,7 @@ type options struct {
 	duration    time.Duration
 	metrics     string
 	cpuProfile  string
+	user        string
 
 	maxFlows         int
 	maxStreamBytes   int
@@ -104,6 +105,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")
+	fs.StringVar(&o.user, "user", "", "after opening sockets, listener and output, run as `user` (and its groups) with only CAP_NET_RAW and no_new_privs (live capture)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()
@@ -178,6 +180,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		// interface), and would otherwise wait forever for a link of
 		// that name to appear.
 		return nil, usagef("-i any is not supported: give each interface with its own -i")
+	case o.user != "" && o.readFile != "":
+		return nil, usagef("--user applies to live capture (-i); a file run needs no privilege")
 	}
 	outputs := 0
 	for _, set := range []bool{o.writeFile != "" && o.textFormat == "", o.unixSocket != "", o.tcpAddr != ""} {

@@ -131,6 +131,12 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 		closeAll()
 		return err
 	}
+	dropped, err := dropUser(o)
+	if err != nil {
+		closeAll()
+		out.Close()
+		return err
+	}
 	queue = emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
 	for _, w := range workers {
 		w.prod = queue.Producer()
@@ -148,6 +154,9 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", args...)
+	}
+	if dropped != "" {
+		logf("%s", dropped)
 	}
 	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, outputName(o))
 	start := time.Now()
