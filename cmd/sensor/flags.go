@@ -76,10 +76,11 @@ type options struct {
 }
 
 // serverSpec is one --server entry: an address or CIDR, optionally with its
-// own role (192.0.2.53=authoritative).
+// own role and dnstap identity (192.0.2.53=authoritative@ns1).
 type serverSpec struct {
-	prefix netip.Prefix
-	role   string
+	prefix   netip.Prefix
+	role     string
+	identity string
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -93,7 +94,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolFunc("q", "write one line of text per message instead of binary dnstap", func(string) error { o.textFormat = "quiet"; return nil })
 	fs.StringVar(&o.unixSocket, "u", "", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects)")
 	fs.StringVar(&o.tcpAddr, "tcp", "", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects)")
-	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role")
+	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role and @identity (10.0.0.53=recursive@dc1)")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
 	fs.StringVar(&o.identity, "identity", "", "dnstap identity (default: host name)")
@@ -253,11 +254,16 @@ func parseRoleName(s string) (string, error) {
 	return "", usagef("--role %q: want recursive, authoritative or forwarder", s)
 }
 
-// parseServers parses "192.0.2.53,2001:db8::/64=authoritative".
+// parseServers parses "192.0.2.53,2001:db8::/64=authoritative@ns1": an
+// identity after @ names that server's frames (dnstap identity).
 func parseServers(s string) ([]serverSpec, error) {
 	var out []serverSpec
 	for _, item := range splitList(s) {
-		addr, role, hasRole := strings.Cut(item, "=")
+		spec, identity, hasIdentity := strings.Cut(item, "@")
+		if hasIdentity && identity == "" {
+			return nil, usagef("--server %q: empty identity after @", item)
+		}
+		addr, role, hasRole := strings.Cut(spec, "=")
 		if hasRole {
 			if _, err := parseRoleName(role); err != nil {
 				return nil, usagef("--server %q: role %q: want recursive, authoritative or forwarder", item, role)
@@ -267,7 +273,7 @@ func parseServers(s string) ([]serverSpec, error) {
 		if err != nil {
 			return nil, usagef("--server %q: %v", item, err)
 		}
-		out = append(out, serverSpec{prefix: p, role: role})
+		out = append(out, serverSpec{prefix: p, role: role, identity: identity})
 	}
 	return out, nil
 }

@@ -57,7 +57,7 @@ func emitConfig(o *options) (emit.Config, error) {
 				return emit.Config{}, usagef("--server role %q: %v", s.role, err)
 			}
 		}
-		cfg.Servers = append(cfg.Servers, emit.ServerSpec{Prefix: s.prefix, Role: r})
+		cfg.Servers = append(cfg.Servers, emit.ServerSpec{Prefix: s.prefix, Role: r, Identity: []byte(s.identity)})
 	}
 	return cfg, nil
 }
