@@ -127,6 +127,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
   sensor -i IFACE [-i IFACE...] [--workers N] [-w OUT|-y|-j|-q] [options] [filter expression]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
+  sensor check-config FILE
   sensor version
 
 options:

@@ -29,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitCode(err, stderr)
 		case "compare":
 			return runCompare(args[1:], stdout, stderr)
+		case "check-config":
+			return runCheckConfig(args[1:], stdout, stderr)
 		case "version", "--version", "-version":
 			fmt.Fprintf(stdout, "dnstap-sensor %s\n", version)
 			return exitOK
