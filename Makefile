@@ -9,7 +9,8 @@ BIN       := bin/sensor
 # real dnstap readers reading ours, and the lab tools (namespaces, capture, replay).
 DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
              golang-github-dnstap-golang-dnstap-cli tcpdump tshark wireshark-common tcpreplay \
-             iproute2 ethtool libpcap-dev dnsperf
+             iproute2 ethtool libpcap-dev dnsperf \
+             systemd strace logrotate util-linux debootstrap lintian man-db
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
