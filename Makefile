@@ -18,7 +18,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./bpf
 
-.PHONY: all build demo test unit e2e replay deps bench bench-naive fuzz fuzz-short lint golden clean
+.PHONY: all build demo test unit e2e replay deps bench bench-naive fuzz fuzz-short lint golden clean dist
 
 all: build
 
@@ -32,6 +32,27 @@ demo: build
 	$(BIN) -r testdata/pcaps/dnscap_dns.pcap -w out/demo.dnstap
 	@echo "--- first frames of out/demo.dnstap, read back by the sensor:"
 	@$(BIN) read out/demo.dnstap | head -n 12
+
+# Release artefacts in $(DIST_DIR): static binaries (pure Go, CGO_ENABLED=0:
+# the built-in DNS filter only, as the nopcap tag says; filter expressions
+# need the libpcap build) and a .deb per architecture, built with dpkg-deb
+# alone (packaging/build-deb.sh). The man page comes from the binary's -h.
+DIST_DIR     ?= out/dist
+DIST_ARCHES  ?= amd64 arm64
+DIST_VERSION ?= 0.1.0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+HOST_ARCH    := $(shell $(GO) env GOARCH)
+dist:
+	@mkdir -p $(DIST_DIR)
+	@# $(sort) also drops a duplicate: the host's binary makes the man page.
+	@set -e; for a in $(sort $(DIST_ARCHES) $(HOST_ARCH)); do \
+		echo "build $(DIST_DIR)/dnstap-sensor-linux-$$a"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -tags nopcap \
+			-ldflags '-s -w -X main.version=$(DIST_VERSION)' -o $(DIST_DIR)/dnstap-sensor-linux-$$a ./cmd/sensor; \
+	done
+	$(GO) run ./internal/genman -sensor $(DIST_DIR)/dnstap-sensor-linux-$(HOST_ARCH) -version $(DIST_VERSION) > $(DIST_DIR)/dnstap-sensor.1
+	@set -e; for a in $(DIST_ARCHES); do \
+		packaging/build-deb.sh $$a $(DIST_DIR)/dnstap-sensor-linux-$$a $(DIST_DIR)/dnstap-sensor.1 $(DIST_VERSION) $(DIST_DIR); \
+	done
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
