@@ -19,7 +19,11 @@
 // all fragments, DNS or not (the defragmenter sorts them out). In libpcap
 // each "vlan" shifts every later offset by four bytes, so only the nested
 // form covers untagged, tagged and QinQ frames in one program. DNSTunnelExpr
-// adds GRE (and ERSPAN in it), VXLAN and GENEVE. Known limits (tests
+// adds GRE (and ERSPAN and PPTP in it), VXLAN, GENEVE, GTP-U (UDP 2152),
+// GRE-in-UDP (4754) and VXLAN-GPE (4790), and DNS inside PPPoE sessions
+// under zero, one or two tags, written with absolute ether[] offsets
+// because libpcap's "pppoes" makes the rest of an expression PPP and
+// "vlan" after it an error. Known limits (tests
 // document them): libpcap reads only the first IPv6 next-header, so a
 // port-53 packet behind a Hop-by-Hop or Destination Options header, or GRE
 // behind one, is not matched; three VLAN tags are not matched.

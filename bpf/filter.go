@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/bpf"
@@ -14,7 +15,7 @@ import (
 // cut. A peer that compiles with 1024 cuts every large answer.
 const Snaplen = 262144
 
-// Link types (pcap LINKTYPE_* values, as in capture.LinkType) this package
+// Link types (pcap LINKTYPE_* values, as in packet.LinkType) this package
 // needs by name. This package does not import internal/capture, which
 // imports it, so link types cross the boundary as uint16.
 const (
@@ -29,9 +30,33 @@ const (
 // large answer, and the reassembler downstream needs all of them.
 const dnsCore = "udp port 53 or tcp port 53 or (ip[6:2] & 0x1fff != 0) or ip6[6] = 44"
 
-// tunnelCore adds GRE (which carries ERSPAN), VXLAN and GENEVE, for a mirror
-// port that receives encapsulated copies.
-const tunnelCore = dnsCore + " or proto 47 or udp port 4789 or udp port 6081"
+// tunnelCore adds GRE (which carries ERSPAN and PPTP), VXLAN, GENEVE,
+// GTP-U (2152), GRE-in-UDP (4754) and VXLAN-GPE (4790), for a mirror port
+// that receives encapsulated copies.
+const tunnelCore = dnsCore + " or proto 47 or udp port 4789 or udp port 6081 or udp port 2152 or udp port 4754 or udp port 4790"
+
+// pppoeDNS matches dnsCore inside PPPoE session frames (EtherType 0x8864,
+// PPP protocol 0x0021 IPv4 or 0x0057 IPv6) behind tags VLAN tags. libpcap's
+// "pppoes" keyword cannot serve: it turns the rest of the expression into
+// PPP, after which "vlan" is refused ("no VLAN support for PPP"), so it
+// could only come last and cover one tag depth. Absolute ether[] offsets,
+// which "vlan" does not shift, cover every depth in one expression.
+func pppoeDNS(tags int) string {
+	et := 12 + 4*tags // the EtherType after the tags
+	b := et + 10      // the IP header: EtherType, PPPoE header (6), PPP protocol (2)
+	var tagged string
+	for i := 0; i < tags; i++ {
+		o := itoa(12 + 4*i)
+		tagged += "(ether[" + o + ":2] = 0x8100 or ether[" + o + ":2] = 0x88a8 or ether[" + o + ":2] = 0x9100) and "
+	}
+	ip := func(off int) string { return itoa(b + off) }
+	ihl := "((ether[" + ip(0) + "] & 0xf) << 2)"
+	v4 := "((ether[" + ip(9) + "] = 17 or ether[" + ip(9) + "] = 6) and (ether[" + ip(0) + " + " + ihl + " : 2] = 53 or ether[" + ip(2) + " + " + ihl + " : 2] = 53)) or (ether[" + ip(6) + ":2] & 0x1fff != 0)"
+	v6 := "((ether[" + ip(6) + "] = 17 or ether[" + ip(6) + "] = 6) and (ether[" + ip(40) + ":2] = 53 or ether[" + ip(42) + ":2] = 53)) or ether[" + ip(6) + "] = 44"
+	return "(" + tagged + "ether[" + itoa(et) + ":2] = 0x8864 and ((ether[" + itoa(et+8) + ":2] = 0x0021 and (" + v4 + ")) or (ether[" + itoa(et+8) + ":2] = 0x0057 and (" + v6 + "))))"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // withVLANs matches f untagged, under one 802.1Q tag and under two (QinQ).
 // In libpcap each "vlan" moves every later offset by 4 bytes, so the nested
@@ -45,8 +70,10 @@ func withVLANs(f string) string {
 var (
 	// DNSExpr is the default capture filter.
 	DNSExpr = withVLANs(dnsCore)
-	// DNSTunnelExpr is the default capture filter for tunnelled mirrors.
-	DNSTunnelExpr = withVLANs(tunnelCore)
+	// DNSTunnelExpr is the default capture filter for tunnelled mirrors:
+	// tunnelCore untagged, under one tag and under two, and DNS in PPPoE
+	// sessions at the same depths.
+	DNSTunnelExpr = withVLANs(tunnelCore) + " or " + pppoeDNS(0) + " or " + pppoeDNS(1) + " or " + pppoeDNS(2)
 )
 
 // DNS returns the default capture filter, DNSExpr compiled by libpcap for

@@ -80,7 +80,34 @@ func readPcap(t testing.TB, path string) []pcapFrame {
 //     inner DNS is on port 5301 anyway.
 //   - dnscap_frags, dnscap_sll2, synthetic_sll1, tcpdump_LINKTYPE_IPV6: not
 //     Ethernet, so the filter is the expression without its VLAN branches.
+//   - GTP-U, GRE-in-UDP, VXLAN-GPE: the tunnel filter takes every packet to
+//     their ports; PPPoE (dpkt_nb6-http, synthetic_pppoe-qinq): the tunnel
+//     filter takes the DNS packets inside PPPoE sessions, under 0, 1 or 2
+//     tags, and nothing else of them.
+//   - zeek_tunnels_gre-pptp: its GRE is inside IPv4-in-IPv6, which neither
+//     filter follows (libpcap's "proto 47" reads the outer header).
+//   - synthetic_80211qos: libpcap's 802.11 header length leaves out the
+//     fourth address, so the 36 DNS frames in four-address (WDS) form are
+//     not matched (tcpdump agrees); the decoder reads them.
+//   - synthetic_null-ethertype: libpcap's BSD loopback filter tests an
+//     address family, not an EtherType: nothing matches.
+//   - NFLOG and PKTAP: libpcap cannot filter them ("link-layer type
+//     filtering not implemented"); Prepare fails and nothing matches.
 var wantMatches = map[string][2]int{
+	"arkime_gtp-iphone.pcap":                             {0, 106},
+	"dpkt_nb6-http.pcap":                                 {0, 16},
+	"synthetic_80211qos_dnscap-dns.pcap":                 {46, 46},
+	"synthetic_fddi_dnscap-dns.pcap":                     {82, 82},
+	"synthetic_null-ethertype_dnscap-dns.pcap":           {0, 0},
+	"synthetic_pktap149_dnscap-dns.pcap":                 {0, 0},
+	"synthetic_pktap_dnscap-dns.pcap":                    {0, 0},
+	"synthetic_ppi_dnscap-dns.pcap":                      {82, 82},
+	"synthetic_pppoe-qinq_dnscap-dns.pcap":               {0, 82},
+	"synthetic_vxlangpe_dnscap-dns.pcap":                 {0, 133},
+	"tcpdump_nflog.pcap":                                 {0, 0},
+	"zeek_radiotap.pcap":                                 {2, 2},
+	"zeek_tunnels_gre-over-udp-4754.pcap":                {0, 14},
+	"zeek_tunnels_gre-pptp.pcap":                         {0, 0},
 	"dnscap_1qtcpnosyn.pcap":                             {8, 8},
 	"dnscap_dns.pcap":                                    {82, 82},
 	"dnscap_dnso1tcp-bighole.pcap":                       {200, 200},
@@ -191,6 +218,13 @@ func TestMatcherCapturesTcpdump(t *testing.T) {
 				var kept []pcapFrame
 				if b, err := exec.Command(tcpdump, "-r", in, "-w", out, tdExpr).CombinedOutput(); err == nil {
 					kept = readPcap(t, out)
+				} else if strings.Contains(string(b), "link-layer type filtering not implemented") {
+					// libpcap cannot filter NFLOG or PKTAP frames:
+					// neither can we, and we say so up front.
+					if err := NewMatcher(expr).Prepare(frames[0].link); err == nil {
+						t.Fatalf("%q: libpcap cannot filter link type %d, but Prepare succeeds", expr, frames[0].link)
+					}
+					continue
 				} else if !strings.Contains(string(b), "expression rejects all packets") {
 					t.Fatalf("tcpdump %q: %v\n%s", tdExpr, err, b)
 				}

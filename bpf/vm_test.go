@@ -99,26 +99,37 @@ func hop6(next byte, payload []byte) []byte {
 	return append([]byte{next, 0, 1, 4, 0, 0, 0, 0}, payload...)
 }
 
+// pppoe is a PPPoE session header (RFC 2516 §4, session 0x1234) and a PPP
+// protocol field.
+func pppoe(proto uint16, payload []byte) []byte {
+	b := []byte{0x11, 0, 0x12, 0x34}
+	b = binary.BigEndian.AppendUint16(b, uint16(2+len(payload)))
+	b = binary.BigEndian.AppendUint16(b, proto)
+	return append(b, payload...)
+}
+
 var dnsQuery = []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 0, 0, 1, 0, 1}
 
 const (
-	etIPv4  = 0x0800
-	etIPv6  = 0x86dd
-	etARP   = 0x0806
-	etVLAN  = 0x8100
-	etQinQ  = 0x88a8
-	tciV11  = 11
-	tciV100 = 100
+	etIPv4   = 0x0800
+	etIPv6   = 0x86dd
+	etARP    = 0x0806
+	etVLAN   = 0x8100
+	etQinQ   = 0x88a8
+	tciV11   = 11
+	tciV100  = 100
+	etPPPoES = 0x8864
+	pppIPv4  = 0x0021
+	pppIPv6  = 0x0057
 )
 
 type crafted struct {
-	name         string
-	frame        []byte
-	dns, tunnel  bool // want: default filter, tunnel filter
-	hostMatch    bool // 'host 192.0.2.53'
-	port53Match  bool // 'port 53'
-	limitation   string
-	wireOverride int
+	name        string
+	frame       []byte
+	dns, tunnel bool // want: default filter, tunnel filter
+	hostMatch   bool // 'host 192.0.2.53'
+	port53Match bool // 'port 53'
+	limitation  string
 }
 
 func craftedPackets() []crafted {
@@ -160,6 +171,21 @@ func craftedPackets() []crafted {
 		{name: "gre", frame: eth(etIPv4, ipv4(protoGRE, 0, nil, []byte{0, 0, 0x65, 0x58})), tunnel: true, hostMatch: true},
 		{name: "vxlan", frame: eth(etIPv4, ipv4(protoUDP, 0, nil, udp(40000, 4789, make([]byte, 8)))), tunnel: true, hostMatch: true},
 		{name: "geneve over ipv6", frame: eth(etIPv6, ipv6(protoUDP, udp(40000, 6081, make([]byte, 8)))), tunnel: true},
+		{name: "gtp-u", frame: eth(etIPv4, ipv4(protoUDP, 0, nil, udp(2152, 2152, make([]byte, 8)))), tunnel: true, hostMatch: true},
+		{name: "gre-in-udp over ipv6", frame: eth(etIPv6, ipv6(protoUDP, udp(40000, 4754, make([]byte, 4)))), tunnel: true},
+		{name: "vxlan-gpe under vlan", frame: eth(etIPv4, ipv4(protoUDP, 0, nil, udp(40000, 4790, make([]byte, 8))), etVLAN, tciV11), tunnel: true},
+		{name: "pppoe ipv4 udp 53", frame: eth(etPPPoES, pppoe(pppIPv4, v4udp53)), tunnel: true},
+		{name: "pppoe ipv4 with options tcp from 53", frame: eth(etPPPoES, pppoe(pppIPv4, ipv4(protoTCP, 0, []byte{1, 1, 1, 0}, tcp(53, 40000, dnsQuery)))), tunnel: true},
+		{name: "pppoe ipv4 non-first fragment", frame: eth(etPPPoES, pppoe(pppIPv4, ipv4(protoUDP, 185, nil, make([]byte, 40)))), tunnel: true},
+		{name: "pppoe ipv4 ntp", frame: eth(etPPPoES, pppoe(pppIPv4, v4ntp))},
+		{name: "pppoe ipv6 udp 53", frame: eth(etPPPoES, pppoe(pppIPv6, ipv6(protoUDP, udp(40000, 53, dnsQuery)))), tunnel: true},
+		{name: "pppoe ipv6 first fragment", frame: eth(etPPPoES, pppoe(pppIPv6, ipv6(protoFrag, frag6(protoUDP, 0, true, udp(40000, 53, dnsQuery))))), tunnel: true},
+		{name: "pppoe ipv6 udp 443", frame: eth(etPPPoES, pppoe(pppIPv6, ipv6(protoUDP, udp(40000, 443, nil))))},
+		{name: "pppoe lcp", frame: eth(etPPPoES, pppoe(0xc021, make([]byte, 20)))},
+		{name: "vlan pppoe ipv4 udp 53", frame: eth(etPPPoES, pppoe(pppIPv4, v4udp53), etVLAN, tciV11), tunnel: true},
+		{name: "qinq pppoe ipv6 tcp 53", frame: eth(etPPPoES, pppoe(pppIPv6, ipv6(protoTCP, tcp(40000, 53, dnsQuery))), etQinQ, tciV100, etVLAN, tciV11), tunnel: true},
+		{name: "qinq pppoe ipv4 ntp", frame: eth(etPPPoES, pppoe(pppIPv4, v4ntp), etQinQ, tciV100, etVLAN, tciV11)},
+		{name: "pppoe discovery", frame: eth(0x8863, []byte{0x11, 0x09, 0, 0, 0, 0})},
 		{name: "truncated before ports", frame: eth(etIPv4, v4udp53)[:14+20+1], hostMatch: true},
 		{name: "empty frame", frame: nil},
 		{name: "ethernet header only", frame: eth(etIPv4, nil)},

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 )
 
 // A config problem is an error (the run would refuse to start or fail) or
@@ -121,8 +123,10 @@ func checkConfig(path string) ([]configProblem, error) {
 			add(n+1, false, "%s %q: %v", name, value, err)
 			continue
 		}
-		if prev, ok := lastSet[name]; ok && name != "i" {
-			add(n+1, true, "%s is also set on line %d; this line wins", name, prev)
+		if _, repeatable := f.Value.(*stringList); !repeatable {
+			if prev, ok := lastSet[name]; ok {
+				add(n+1, true, "%s is also set on line %d; this line wins", name, prev)
+			}
 		}
 		lastSet[name] = n + 1
 		entries = append(entries, configEntry{n + 1, name, value})
@@ -175,7 +179,10 @@ func checkConfig(path string) ([]configProblem, error) {
 				add(e.line, false, "w: directory %s does not exist", dir)
 			}
 		case e.name == "r" && e.value != "-":
-			if f, err := os.Open(e.value); err != nil {
+			// A file, a directory or a pattern.
+			if m, err := filepath.Glob(e.value); err != nil || len(m) == 0 {
+				add(e.line, false, "r: no file or directory matches %s", e.value)
+			} else if f, err := os.Open(m[0]); err != nil {
 				add(e.line, false, "r: %v", err)
 			} else {
 				f.Close()
@@ -196,6 +203,30 @@ func checkConfig(path string) ([]configProblem, error) {
 			} else {
 				f.Close()
 			}
+		}
+	}
+	// Certificates and keys that can be read must also load, as the TLS
+	// output loads them at start.
+	tlsLines := map[string]int{}
+	tlsValues := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.name, "tls-") {
+			tlsLines[e.name], tlsValues[e.name] = e.line, e.value
+		}
+	}
+	unreadable := false
+	for _, p := range problems {
+		for _, l := range tlsLines {
+			unreadable = unreadable || (p.line == l && !p.warning)
+		}
+	}
+	if len(tlsLines) > 0 && !unreadable {
+		if _, err := emit.LoadTLSConfig(tlsValues["tls-ca"], tlsValues["tls-cert"], tlsValues["tls-key"], tlsValues["tls-server-name"]); err != nil {
+			line := tlsLines["tls-cert"]
+			if strings.Contains(err.Error(), "CA file") || line == 0 {
+				line = tlsLines["tls-ca"]
+			}
+			add(line, false, "%v", err)
 		}
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })

@@ -15,6 +15,10 @@ import (
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	pcapFile := pcap("dnscap_dns.pcap")
+	pemFile := filepath.Join(dir, "not-pem.txt")
+	if err := os.WriteFile(pemFile, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		conf string
@@ -34,17 +38,26 @@ func TestCheckConfig(t *testing.T) {
 			[]string{":3: error: --workers 65: want 1 to 64",
 				":4: error: --ring-blocks 2: want at least 8 (fewer blocks drop packets at rates tcpdump survives)",
 				"2 error(s), 0 warning(s)"}},
-		{"conflicting outputs", "i lo\nw " + dir + "/a.dnstap\ntcp 127.0.0.1:6000\n", exitFailure,
-			[]string{":3: error: give one output: -w, -u or --tcp", "1 error(s), 0 warning(s)"}},
+		{"conflicting outputs", "i lo\nw -\ny -\n", exitFailure,
+			[]string{":3: error: -w - and -y/-j/-q - both write to stdout: give one", "1 error(s), 0 warning(s)"}},
+		{"tls without tcp", "i lo\nw " + dir + "/a.dnstap\ntls-ca " + pemFile + "\n", exitFailure,
+			[]string{":3: error: --tls-ca, --tls-cert, --tls-key and --tls-server-name need --tcp", "1 error(s), 0 warning(s)"}},
+		{"unreadable certificate", "i lo\ntcp 127.0.0.1:6000\ntls-cert " + dir + "/none.pem\ntls-key " + pemFile + "\n", exitFailure,
+			[]string{":3: error: tls-cert: open " + dir + "/none.pem: no such file or directory", "1 error(s), 0 warning(s)"}},
+		{"certificate that does not load", "i lo\ntcp 127.0.0.1:6000\ntls-cert " + pemFile + "\ntls-key " + pemFile + "\n", exitFailure,
+			[]string{":3: error: emit: load TLS client certificate " + pemFile + " and key " + pemFile + ": tls: failed to find any PEM data in certificate input",
+				"1 error(s), 0 warning(s)"}},
+		{"CA without a certificate", "i lo\ntcp 127.0.0.1:6000\ntls-ca " + pemFile + "\n", exitFailure,
+			[]string{":3: error: emit: read TLS CA file " + pemFile + ": no PEM certificate in it", "1 error(s), 0 warning(s)"}},
 		{"file and interface", "r " + pcapFile + "\ni lo\n", exitFailure,
 			[]string{":2: error: -r and -i cannot be used together", "1 error(s), 0 warning(s)"}},
 		{"nothing to read", "workers 2\n", exitFailure,
 			[]string{": error: nothing to read: give -r FILE or -i INTERFACE", "1 error(s), 0 warning(s)"}},
 		{"servers and roles", "i lo\nrole cache\nserver 10.0.0.53=recursive@dc1, 10.0.0.300\n", exitFailure,
-			[]string{`:2: error: --role "cache": want recursive, authoritative or forwarder`,
+			[]string{`:2: error: --role "cache": emit: unknown role (want recursive, authoritative or forwarder)`,
 				`:3: error: --server "10.0.0.300": not an address or CIDR`, "2 error(s), 0 warning(s)"}},
 		{"missing files", "r " + dir + "/none.pcap\nw " + dir + "/no/such/out.dnstap\n", exitFailure,
-			[]string{":1: error: r: open " + dir + "/none.pcap: no such file or directory",
+			[]string{":1: error: r: no file or directory matches " + dir + "/none.pcap",
 				":2: error: w: directory " + dir + "/no/such does not exist", "2 error(s), 0 warning(s)"}},
 		{"user and metrics", "i lo\nuser no-such-user-h8\nmetrics localhost\n", exitFailure,
 			[]string{`:2: error: --user "no-such-user-h8": user: unknown user no-such-user-h8`,

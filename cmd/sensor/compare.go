@@ -1,12 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
 
 // runCompare is `sensor compare A B`: it exits 0 when B covers A (every
@@ -22,6 +23,9 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK // fs.Usage has printed the help
+		}
 		return exitCode(usagef("compare: %v", err), stderr)
 	}
 	if fs.NArg() != 2 {
@@ -38,11 +42,11 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		return exitCode(fmt.Errorf("compare: %w", err), stderr)
 	}
 	defer fb.Close()
-	opts := emit.CompareOptions{StrictType: *strict, NameA: a, NameB: b}
+	opts := tapfile.CompareOptions{StrictType: *strict, NameA: a, NameB: b}
 	if *all {
 		opts.MaxListed = -1
 	}
-	rep, err := emit.Compare(fa, fb, opts)
+	rep, err := tapfile.Compare(fa, fb, opts)
 	if err != nil {
 		return exitCode(fmt.Errorf("compare: %w", err), stderr)
 	}

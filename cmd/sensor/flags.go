@@ -8,8 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 )
 
 // version is the sensor's version, written into every dnstap frame. Release
@@ -36,10 +40,27 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // options is the parsed command line of a capture run.
 type options struct {
-	readFile   string
+	readFiles  stringList // every -r: files, directories, patterns
 	interfaces stringList
 	writeFile  string
 	textFormat string // "", "yaml", "json", "quiet"
+	textTarget string // "-": the text goes to stdout even with -w (-j -)
+
+	// Outputs (see output.go): parsed once into outputs.
+	unixSockets    stringList
+	tcpAddrs       stringList
+	balance        string
+	tlsCA          string
+	tlsCert        string
+	tlsKey         string
+	tlsServerName  string
+	spoolDir       string
+	spoolMax       sizeValue
+	rotateSize     sizeValue
+	rotateInterval time.Duration
+	rotateKeep     keepValue
+	outputs        []outputSpec
+
 	servers    string
 	role       string
 	forwarders string
@@ -51,49 +72,63 @@ type options struct {
 	ringBlocks  int
 	noPromisc   bool
 	tunnels     bool
+	dedup       time.Duration
 	statsEvery  time.Duration
 	noProgress  bool
 	duration    time.Duration
 	metrics     string
+	memoryLimit sizeValue
 	cpuProfile  string
 	user        string
 
-	maxFlows         int
-	maxStreamBytes   int
-	maxOutOfOrder    int
-	maxTCPBuffers    int
-	flowTimeout      time.Duration
-	maxFragSets      int
-	maxFragBytes     int
-	fragTimeout      time.Duration
-	maxPending       int
-	pairTimeout      time.Duration
-	queueBatches     int
-	unixSocket       string
-	tcpAddr          string
-	serverPrefixes   []serverSpec
-	forwarderPrefixe []netip.Prefix
-}
+	maxFlows       int
+	maxStreamBytes int
+	maxOutOfOrder  int
+	maxTCPBuffers  int
+	flowTimeout    time.Duration
+	maxFragSets    int
+	maxFragBytes   int
+	fragTimeout    time.Duration
+	maxPending     int
+	pairTimeout    time.Duration
+	queueBatches   int
 
-// serverSpec is one --server entry: an address or CIDR, optionally with its
-// own role and dnstap identity (192.0.2.53=authoritative@ns1).
-type serverSpec struct {
-	prefix   netip.Prefix
-	role     string
-	identity string
+	// Parsed once, by parseOptions, into the types emit takes.
+	defaultRole       emit.Role         // --role
+	serverSpecs       []emit.ServerSpec // --server, each with --role unless it names its own
+	forwarderPrefixes []netip.Prefix    // --forwarder
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sensor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.readFile, "r", "", "read packets from a pcap or pcapng `file` (gzip allowed; - is stdin)")
+	fs.Var(&o.readFiles, "r", "read packets from pcap or pcapng `files` (gzip allowed; - is stdin): repeat, or give directories or patterns; merged in time order")
 	fs.Var(&o.interfaces, "i", "capture live from `interface` (AF_PACKET); repeat for several")
 	fs.StringVar(&o.writeFile, "w", "", "write dnstap Frame Streams to `file` (- is stdout)")
-	fs.BoolFunc("y", "write YAML text instead of binary dnstap", func(string) error { o.textFormat = "yaml"; return nil })
-	fs.BoolFunc("j", "write JSON text, one object per line, instead of binary dnstap", func(string) error { o.textFormat = "json"; return nil })
-	fs.BoolFunc("q", "write one line of text per message instead of binary dnstap", func(string) error { o.textFormat = "quiet"; return nil })
-	fs.StringVar(&o.unixSocket, "u", "", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects)")
-	fs.StringVar(&o.tcpAddr, "tcp", "", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects)")
+	text := func(format string) func(string) error {
+		return func(v string) error {
+			o.textFormat = format
+			if v == "-" {
+				o.textTarget = "-"
+			}
+			return nil
+		}
+	}
+	fs.BoolFunc("y", "write YAML text (to -w, or to stdout; `-y -`: to stdout beside -w)", text("yaml"))
+	fs.BoolFunc("j", "write JSON text, one object per line (to -w, or to stdout; `-j -`: to stdout beside -w)", text("json"))
+	fs.BoolFunc("q", "write one line of text per message (to -w, or to stdout; `-q -`: to stdout beside -w)", text("quiet"))
+	fs.Var(&o.unixSockets, "u", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects); repeat for several receivers")
+	fs.Var(&o.tcpAddrs, "tcp", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects); repeat for several receivers")
+	fs.StringVar(&o.balance, "balance", "failover", "with several receivers: `failover` (the first that works) or round-robin")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "TLS for --tcp: verify the receiver with the CA certificates in `file` (default: system roots when another --tls flag is set)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS for --tcp: client certificate `file` (PEM) for mutual TLS")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS for --tcp: client key `file` (PEM)")
+	fs.StringVar(&o.tlsServerName, "tls-server-name", "", "TLS for --tcp: `name` the receiver's certificate must carry (default: the host of --tcp)")
+	fs.StringVar(&o.spoolDir, "spool", "", "keep frames no receiver takes in Frame Streams files in `dir`, sent when a receiver is back")
+	fs.Var(&o.spoolMax, "spool-max", "bound of the spool in bytes (`size`: 4GiB, 512MiB); oldest dropped beyond (default 1GiB)")
+	fs.Var(&o.rotateSize, "rotate-size", "start a new -w file before one grows past `size` (256MiB; K, M, G, T are binary multiples)")
+	fs.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new -w file at every multiple of this `interval` (UTC; 1h: on the hour)")
+	fs.Var(&o.rotateKeep, "rotate-keep", "delete the oldest finished -w files beyond this total `size` (20GiB) or file count (a bare number: 50)")
 	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role and @identity (10.0.0.53=recursive@dc1)")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
@@ -103,10 +138,12 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ringBlocks, "ring-blocks", 32, "TPACKET_V3 ring blocks per socket (at least 8)")
 	fs.BoolVar(&o.noPromisc, "no-promisc", false, "do not put capture interfaces into promiscuous mode")
 	fs.BoolVar(&o.tunnels, "tunnels", false, "also capture GRE, ERSPAN, VXLAN and GENEVE (default filter only)")
+	fs.DurationVar(&o.dedup, "dedup", 0, "drop copies of a packet seen within this `window` (capture time; SPAN duplicates; 0: off)")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `host:port` (/metrics) during live capture")
-	fs.StringVar(&o.user, "user", "", "after opening sockets, listener and output, run as `user` (and its groups) with only CAP_NET_RAW and no_new_privs (live capture)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on `host:port` during live capture")
+	fs.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (`size`: 48MiB; GOMEMLIMIT): the collector works harder near it (default none)")
+	fs.StringVar(&o.user, "user", "", "after opening sockets, listener and outputs, run as `user` (and its groups) with only CAP_NET_RAW and no_new_privs (live capture)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()
@@ -123,8 +160,10 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "live output queue length in 256 KiB batches (full: batches dropped and counted)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage:
-  sensor -r FILE|- [-w OUT|-y|-j|-q] [options] [filter expression]
-  sensor -i IFACE [-i IFACE...] [--workers N] [-w OUT|-y|-j|-q] [options] [filter expression]
+  sensor -r FILE|- [OUTPUTS] [options] [filter expression]
+  sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
+    OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
+    -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor check-config FILE
@@ -159,11 +198,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			return nil, err
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	fromConfig := len(o.readFiles)
+	if err := fs.Parse(textTargets(readTargets(args))); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, usagef("%v", err)
+	}
+	if len(o.readFiles) > fromConfig && fromConfig > 0 {
+		o.readFiles = o.readFiles[fromConfig:] // the command line wins over the config file
 	}
 	for _, a := range fs.Args() {
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
@@ -172,9 +215,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.filter = strings.TrimSpace(strings.Join(fs.Args(), " "))
 	switch {
-	case o.readFile == "" && len(o.interfaces) == 0:
+	case len(o.readFiles) == 0 && len(o.interfaces) == 0:
 		return nil, usagef("nothing to read: give -r FILE or -i INTERFACE")
-	case o.readFile != "" && len(o.interfaces) > 0:
+	case len(o.readFiles) > 0 && len(o.interfaces) > 0:
 		return nil, usagef("-r and -i cannot be used together")
 	case slices.Contains(o.interfaces, "any"):
 		// libpcap's "any" is no interface: the sensor binds each socket to
@@ -182,32 +225,20 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		// interface), and would otherwise wait forever for a link of
 		// that name to appear.
 		return nil, usagef("-i any is not supported: give each interface with its own -i")
-	case o.user != "" && o.readFile != "":
+	case o.user != "" && len(o.readFiles) > 0:
 		return nil, usagef("--user applies to live capture (-i); a file run needs no privilege")
 	}
-	outputs := 0
-	for _, set := range []bool{o.writeFile != "" && o.textFormat == "", o.unixSocket != "", o.tcpAddr != ""} {
-		if set {
-			outputs++
-		}
-	}
-	if outputs > 1 {
-		return nil, usagef("give one output: -w, -u or --tcp")
-	}
-	if o.textFormat != "" && (o.unixSocket != "" || o.tcpAddr != "") {
-		return nil, usagef("-y, -j and -q write text to stdout or -w, not to a socket")
-	}
-	if o.writeFile == "" && o.textFormat == "" && o.unixSocket == "" && o.tcpAddr == "" {
-		o.textFormat = "quiet"
-	}
-	if _, err := parseRoleName(o.role); err != nil {
-		return nil, err
-	}
 	var err error
-	if o.serverPrefixes, err = parseServers(o.servers); err != nil {
+	if o.outputs, err = parseOutputs(o); err != nil {
 		return nil, err
 	}
-	if o.forwarderPrefixe, err = parsePrefixes("--forwarder", o.forwarders); err != nil {
+	if o.defaultRole, err = emit.ParseRole(o.role); err != nil {
+		return nil, usagef("--role %q: %v", o.role, err)
+	}
+	if o.serverSpecs, err = parseServers(o.servers, o.defaultRole); err != nil {
+		return nil, err
+	}
+	if o.forwarderPrefixes, err = parsePrefixes("--forwarder", o.forwarders); err != nil {
 		return nil, err
 	}
 	if o.workers < 1 || o.workers > 64 {
@@ -247,36 +278,43 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-func parseRoleName(s string) (string, error) {
-	switch s {
-	case "recursive", "authoritative", "forwarder":
-		return s, nil
-	}
-	return "", usagef("--role %q: want recursive, authoritative or forwarder", s)
-}
-
-// parseServers parses "192.0.2.53,2001:db8::/64=authoritative@ns1": an
-// identity after @ names that server's frames (dnstap identity).
-func parseServers(s string) ([]serverSpec, error) {
-	var out []serverSpec
+// parseServers parses "192.0.2.53,2001:db8::/64=authoritative@ns1": each entry
+// has the role it names, or def, and the dnstap identity after @, if any.
+func parseServers(s string, def emit.Role) ([]emit.ServerSpec, error) {
+	var out []emit.ServerSpec
 	for _, item := range splitList(s) {
 		spec, identity, hasIdentity := strings.Cut(item, "@")
 		if hasIdentity && identity == "" {
 			return nil, usagef("--server %q: empty identity after @", item)
 		}
-		addr, role, hasRole := strings.Cut(spec, "=")
+		addr, name, hasRole := strings.Cut(spec, "=")
+		role := def
 		if hasRole {
-			if _, err := parseRoleName(role); err != nil {
-				return nil, usagef("--server %q: role %q: want recursive, authoritative or forwarder", item, role)
+			var err error
+			if role, err = emit.ParseRole(name); err != nil {
+				return nil, usagef("--server %q: role %q: %v", item, name, err)
 			}
 		}
 		p, err := parsePrefix(addr)
 		if err != nil {
 			return nil, usagef("--server %q: %v", item, err)
 		}
-		out = append(out, serverSpec{prefix: p, role: role, identity: identity})
+		out = append(out, emit.ServerSpec{Prefix: p, Role: role, Identity: identity})
 	}
 	return out, nil
+}
+
+// emitConfig is the pipeline configuration of a capture run; the roles and
+// prefixes in it were checked by parseOptions.
+func emitConfig(o *options) (emit.Config, error) {
+	return emit.Config{
+		Servers:     o.serverSpecs,
+		Forwarders:  o.forwarderPrefixes,
+		Identity:    []byte(o.identity),
+		Version:     []byte("dnstap-sensor " + version),
+		PairTimeout: o.pairTimeout,
+		MaxPending:  o.maxPending,
+	}, nil
 }
 
 func parsePrefixes(flagName, s string) ([]netip.Prefix, error) {
@@ -370,4 +408,116 @@ func loadConfig(fs *flag.FlagSet, path string) error {
 		}
 	}
 	return nil
+}
+
+// textTargets turns "-j -" into "-j=-": the flag package cannot give a
+// boolean flag an optional value, and "-" would otherwise be taken for the
+// filter expression.
+func textTargets(args []string) []string {
+	return textTargetsOf(args)
+}
+
+// readTargets lets a shell-expanded pattern stand after one -r:
+// `-r span-*.pcap.gz -w week.dnstap` reaches us as -r with several files.
+// Each argument after an -r value that is a capture file (by content) or a
+// directory becomes an -r of its own; the first that is neither ends the
+// run of them, so a filter expression after the flags is left alone.
+func readTargets(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if (a != "-r" && a != "--r") || i+1 >= len(args) {
+			continue
+		}
+		i++
+		out = append(out, args[i])
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && capture.IsCaptureOrDir(args[i+1]) {
+			i++
+			out = append(out, "-r", args[i])
+		}
+	}
+	return out
+}
+
+func textTargetsOf(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch strings.TrimLeft(a, "-") {
+		case "y", "j", "q":
+			if strings.HasPrefix(a, "-") && i+1 < len(args) && args[i+1] == "-" {
+				out = append(out, a+"=-")
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// sizeValue is a byte count given with an optional binary unit: 4096,
+// 512K, 256MiB, 20GiB, 1T (K, M, G, T and KiB … TiB are all powers of 1024).
+type sizeValue struct{ n int64 }
+
+func (v *sizeValue) String() string { return strconv.FormatInt(v.n, 10) }
+func (v *sizeValue) Set(s string) error {
+	n, _, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	v.n = n
+	return nil
+}
+
+// keepValue is --rotate-keep: a size with a unit bounds bytes, a bare
+// number bounds the count of files.
+type keepValue struct {
+	bytes int64
+	files int
+}
+
+func (v *keepValue) String() string {
+	if v.files > 0 {
+		return strconv.Itoa(v.files)
+	}
+	return strconv.FormatInt(v.bytes, 10)
+}
+func (v *keepValue) Set(s string) error {
+	n, unit, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	v.bytes, v.files = 0, 0
+	if unit {
+		v.bytes = n
+	} else {
+		v.files = int(n)
+	}
+	return nil
+}
+
+// parseSize parses a positive byte count and reports whether it had a unit.
+func parseSize(s string) (int64, bool, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false, fmt.Errorf("%q: want a positive size such as 4096, 256MiB or 20GiB", s)
+	}
+	shift := map[string]uint{"": 0, "b": 0, "k": 10, "kib": 10, "kb": 10, "m": 20, "mib": 20, "mb": 20,
+		"g": 30, "gib": 30, "gb": 30, "t": 40, "tib": 40, "tb": 40}
+	sh, ok := shift[unit]
+	if !ok {
+		return 0, false, fmt.Errorf("%q: unknown unit %q (want K, M, G or T, binary)", s, t[i:])
+	}
+	if n > (1<<62)>>sh {
+		return 0, false, fmt.Errorf("%q: too large", s)
+	}
+	return n << sh, unit != "", nil
 }

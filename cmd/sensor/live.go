@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +15,9 @@ import (
 	"github.com/dnstap-sensor/dnstap-sensor/bpf"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 )
 
 // maxDrain bounds how long a worker keeps reading its ring after a stop
@@ -28,17 +32,49 @@ type liveWorker struct {
 	sup    *capture.Supervisor
 	asm    *reassembly.Assembler
 	pipe   *emit.Pipeline
-	prod   *emit.Producer
+	out    fanout // one Producer per output
 	frames atomic.Uint64
 	bytes  atomic.Uint64
 	err    error // why the worker stopped early, if it did
 	iface  string
+	worker int // its number on the interface, for metrics and logs
+	gauges workerGauges
+}
+
+// workerGauges are a worker's figures that metrics and the health check
+// read from other goroutines. The loop stores them at most once a second
+// of capture time while frames flow, and on every poll timeout when the
+// link is idle: never per packet.
+type workerGauges struct {
+	beat     atomic.Int64 // wall clock of the loop's last turn, ns
+	lastPkt  atomic.Int64 // capture time of the last frame, ns (0: none yet)
+	flows    atomic.Int64
+	fragSets atomic.Int64
+	pending  atomic.Int64
+}
+
+// publishEvery bounds how stale the gauges get while frames flow.
+const publishEvery = int64(time.Second)
+
+// publish copies the tables' sizes (owned by this goroutine) and the
+// heartbeat into the gauges.
+func (w *liveWorker) publish(lastPkt int64) {
+	g := &w.gauges
+	g.beat.Store(time.Now().UnixNano())
+	if lastPkt != 0 {
+		g.lastPkt.Store(lastPkt)
+	}
+	g.flows.Store(int64(w.asm.Flows()))
+	g.fragSets.Store(int64(w.asm.FragmentSets()))
+	g.pending.Store(int64(w.pipe.Pending()))
 }
 
 func (w *liveWorker) loop(stop *stopper) {
-	var f capture.Frame
+	var f packet.Frame
 	draining := false
 	var drainUntil time.Time
+	var last, published int64 // capture times: of the last frame, of the last publish
+	w.publish(0)
 	for {
 		if !draining && stop.Load() {
 			// Clean shutdown: what the kernel already put in the ring
@@ -57,8 +93,10 @@ func (w *liveWorker) loop(stop *stopper) {
 				}
 				// An idle link: hand over the partial batch so quiet
 				// periods still reach the output, and age pending queries.
-				w.prod.Flush()
+				w.out.Flush()
 				w.pipe.Tick(time.Now().UnixNano())
+				w.publish(last)
+				published = last
 				continue
 			}
 			// The Supervisor hides link changes and returns nothing but
@@ -72,27 +110,91 @@ func (w *liveWorker) loop(stop *stopper) {
 		w.frames.Store(w.frames.Load() + 1)
 		w.bytes.Store(w.bytes.Load() + uint64(len(f.Data)))
 		w.asm.HandleFrame(&f)
+		last = f.Timestamp
+		if last-published >= publishEvery {
+			w.publish(last)
+			published = last
+		}
 	}
 }
 
 // runLive captures from interfaces until SIGINT/SIGTERM or --duration.
-// Output goes through a bounded queue: a slow disk or receiver drops whole
-// batches, counted, and never stalls capture.
-func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
+// Each output sits behind its own bounded queue: a slow disk or receiver
+// drops whole batches of its own output, counted, and never stalls capture
+// or another output.
+func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper, stdout, stderr io.Writer) error {
 	// Everything that can fail for want of root, a bad filter or a busy
-	// metrics port is set up before the output is opened: os.Create would
-	// otherwise truncate an existing dnstap file for nothing.
-	var workers []*liveWorker
-	closeAll := func() {
-		for _, w := range workers {
-			w.sup.Close()
+	// metrics port is set up before the outputs are opened, so a failed
+	// start leaves no new file behind.
+	workers, err := openWorkers(o)
+	if err != nil {
+		return err
+	}
+	var ln net.Listener
+	if o.metrics != "" {
+		if ln, err = net.Listen("tcp", o.metrics); err != nil {
+			closeWorkers(workers)
+			return fmt.Errorf("--metrics %s: %w", o.metrics, err)
 		}
 	}
+	logf := newLogger(stderr)
+	outs, err := openOutputs(o.outputs, stdout, logf)
+	if err != nil {
+		closeWorkers(workers)
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	outs.start(emit.QueueConfig{Batches: o.queueBatches})
+	privLine, err := dropUser(o)
+	if err != nil {
+		closeWorkers(workers)
+		if ln != nil {
+			ln.Close()
+		}
+		outs.close()
+		return err
+	}
+	for _, w := range workers {
+		w.out = outs.writer()
+		w.pipe = emit.NewPipeline(ecfg, w.out)
+		w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+		w.gauges.beat.Store(time.Now().UnixNano()) // healthy until its loop has had time to turn
+	}
+	stop.onHUP(outs.reopen)
+	start := time.Now()
+	snapshot := func() *summary { return liveSummary(o, workers, outs, time.Since(start)) }
+	if ln != nil {
+		defer serveMetrics(ln, newRegistry(workers, outs), &health{workers: workers, outs: outs})()
+	}
+	if o.duration > 0 {
+		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
+		defer t.Stop()
+	}
+	names := make([]string, len(o.outputs))
+	for i := range o.outputs {
+		names[i] = o.outputs[i].name()
+	}
+	if privLine != "" {
+		logf("%s", privLine)
+	}
+	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, strings.Join(names, ", "))
+	endWatch := watch(o, workers, snapshot, logf)
+	runWorkers(workers, stop)
+	endWatch()
+	stop.onHUP(nil)
+	return shutdown(o, workers, outs, time.Since(start), stderr)
+}
+
+// openWorkers opens one Supervisor per interface and worker.
+func openWorkers(o *options) ([]*liveWorker, error) {
+	var workers []*liveWorker
 	for i, iface := range o.interfaces {
 		filter, err := liveFilter(o, iface)
 		if err != nil {
-			closeAll()
-			return err
+			closeWorkers(workers)
+			return nil, err
 		}
 		for n := 0; n < o.workers; n++ {
 			lc := capture.LiveConfig{
@@ -104,62 +206,23 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			}
 			sup, err := capture.NewSupervisor(capture.SupervisorConfig{Live: lc, Worker: n})
 			if err != nil {
-				closeAll()
-				return fmt.Errorf("capture on %s: %w", iface, err)
+				closeWorkers(workers)
+				return nil, fmt.Errorf("capture on %s: %w", iface, err)
 			}
-			workers = append(workers, &liveWorker{sup: sup, iface: iface})
+			workers = append(workers, &liveWorker{sup: sup, iface: iface, worker: n})
 		}
 	}
-	var queue *emit.Queue
-	var out *sink
-	var running atomic.Bool // the pipelines exist: metrics may read them
-	if o.metrics != "" {
-		stopMetrics, err := serveMetrics(o.metrics, func() *summary {
-			if !running.Load() {
-				return &summary{kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals()}
-			}
-			return liveSummary(o, workers, queue, out, 0)
-		})
-		if err != nil {
-			closeAll()
-			return err
-		}
-		defer stopMetrics()
-	}
-	out, err := openOutput(o, stdout)
-	if err != nil {
-		closeAll()
-		return err
-	}
-	dropped, err := dropUser(o)
-	if err != nil {
-		closeAll()
-		out.Close()
-		return err
-	}
-	queue = emit.NewQueue(out.batch, emit.QueueConfig{Batches: o.queueBatches})
+	return workers, nil
+}
+
+func closeWorkers(workers []*liveWorker) {
 	for _, w := range workers {
-		w.prod = queue.Producer()
-		w.pipe = emit.NewPipeline(ecfg, w.prod)
-		w.asm = reassembly.NewAssembler(rcfg, w.pipe)
+		w.sup.Close()
 	}
-	running.Store(true)
+}
 
-	stop := stopOnSignal()
-	defer stop.release()
-	if o.duration > 0 {
-		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
-		defer t.Stop()
-	}
-
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, time.Now().UTC().Format("2006-01-02T15:04:05Z ")+format+"\n", args...)
-	}
-	if dropped != "" {
-		logf("%s", dropped)
-	}
-	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, outputName(o))
-	start := time.Now()
+// runWorkers runs every worker's loop and returns when all have stopped.
+func runWorkers(workers []*liveWorker, stop *stopper) {
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
@@ -176,36 +239,39 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			w.loop(stop)
 		}(w)
 	}
-	// Socket events (link down, re-created, back) are logged once each;
-	// counters for the summary and --stats-interval.
-	evDone := make(chan struct{})
+	wg.Wait()
+}
+
+// watch logs socket events (link down, re-created, back) once each, and
+// the counters every --stats-interval, until the returned function is
+// called. Output conditions (disk full, receiver away) are logged by the
+// outputs themselves, once per condition, with or without --stats-interval.
+func watch(o *options, workers []*liveWorker, snapshot func() *summary, logf func(string, ...any)) (end func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
 	go func() {
+		defer close(finished)
 		var tick <-chan time.Time
 		if o.statsEvery > 0 {
 			t := time.NewTicker(o.statsEvery)
 			defer t.Stop()
 			tick = t.C
 		}
-		cases := make([]<-chan capture.SupervisorEvent, len(workers))
-		for i, w := range workers {
-			cases[i] = w.sup.Events()
-		}
+		waiting := map[string]bool{} // interfaces said to be waited for
 		poll := time.NewTicker(100 * time.Millisecond)
 		defer poll.Stop()
 		for {
 			select {
-			case <-evDone:
+			case <-done:
 				return
 			case <-tick:
-				s := liveSummary(o, workers, queue, out, time.Since(start))
-				logf("stats: %d packets, %d frames written, %d dropped by kernel, %d dropped by output queue",
-					s.packets, s.pipe.v["frames_written"], s.kernel.v["kernel_drops"], queueDrops(queue))
+				logStats(snapshot(), logf)
 			case <-poll.C:
-				for _, ch := range cases {
+				for _, w := range workers {
 					for drained := false; !drained; {
 						select {
-						case ev := <-ch:
-							logf("%s", ev)
+						case ev := <-w.sup.Events():
+							logEvent(ev, waiting, logf)
 						default:
 							drained = true
 						}
@@ -214,64 +280,85 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			}
 		}
 	}()
+	return func() { close(done); <-finished }
+}
 
-	wg.Wait()
-	close(evDone)
+// logEvent logs a socket event. An interface that is missing or down is
+// said to be waited for once, not once per worker and attempt: the sensor
+// keeps trying, and /readyz says it is not ready meanwhile.
+func logEvent(ev capture.SupervisorEvent, waiting map[string]bool, logf func(string, ...any)) {
+	switch {
+	case ev.Kind == capture.OpenFailed && (errors.Is(ev.Err, capture.ErrNoLink) || errors.Is(ev.Err, capture.ErrLinkDown)):
+		if !waiting[ev.Interface] {
+			waiting[ev.Interface] = true
+			logf("%v; waiting for it", ev.Err)
+		}
+	case ev.Kind == capture.SocketOpened:
+		delete(waiting, ev.Interface)
+		logf("%s", ev)
+	default:
+		logf("%s", ev)
+	}
+}
+
+func logStats(s *summary, logf func(string, ...any)) {
+	var b strings.Builder
+	for _, o := range s.outputs {
+		fmt.Fprintf(&b, "; %s: delivered %d, dropped %d, queued %d, %s", o.name, o.stats.Delivered(), o.stats.Dropped(), o.stats.Queued(), o.stats.State())
+	}
+	logf("stats: %d packets, %d frames encoded, %d dropped by kernel%s",
+		s.packets, s.pipe.v["frames_encoded"], s.kernel.v["kernel_drops"], b.String())
+}
+
+// shutdown flushes every worker, closes the sockets and the outputs (what
+// is queued is written first), prints the summary and returns the run's
+// error: a worker that stopped early, an output that failed to close, or
+// frames an output dropped.
+func shutdown(o *options, workers []*liveWorker, outs *outputSet, elapsed time.Duration, stderr io.Writer) error {
 	for _, w := range workers {
 		w.asm.Flush()
 		w.pipe.Flush()
-		w.prod.Flush()
+		w.out.Flush()
 	}
-	elapsed := time.Since(start)
-	closeAll()
-	qerr := queue.Close() // writes what is queued, then closes the writer
-	ferr := out.closeFile()
-	s := liveSummary(o, workers, queue, out, elapsed) // after the queue drained: its counts are final
+	closeWorkers(workers)
+	closeErr := outs.close()
+	s := liveSummary(o, workers, outs, elapsed) // after the queues drained: the counts are final
 	s.heapAllocs = heapAllocs()
 	s.print(stderr)
-	var werrs []error
+	var errs []error
 	for _, w := range workers {
 		if w.err != nil {
-			werrs = append(werrs, fmt.Errorf("%s worker: %w", w.iface, w.err))
+			errs = append(errs, fmt.Errorf("%s worker: %w", w.iface, w.err))
 		}
 	}
-	if err := errors.Join(werrs...); err != nil {
-		return err
-	}
-	if qerr != nil {
-		return fmt.Errorf("output %s: %w", outputName(o), qerr)
-	}
-	if ferr != nil {
-		return fmt.Errorf("output %s: %w", outputName(o), ferr)
-	}
-	return nil
+	return errors.Join(append(errs, closeErr, dropped(s.outputs))...)
 }
 
-func queueDrops(q *emit.Queue) uint64 { return q.Stats().Dropped() }
+// kernelKinds classifies the capture counters the summary names here.
+var kernelKinds = map[string]stat.Kind{
+	"kernel_packets": stat.Activity, "kernel_drops": stat.Drop, "kernel_queue_freezes": stat.Drop,
+	"socket_reopens": stat.Activity, "capture_gap_ms": stat.Drop,
+}
 
-func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink, elapsed time.Duration) *summary {
-	s := &summary{
-		source: fmt.Sprintf("live %v", o.interfaces), elapsed: elapsed,
-		kernel: newTotals(), decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals(),
-		outputName: outputName(o),
-	}
+func liveSummary(o *options, workers []*liveWorker, outs *outputSet, elapsed time.Duration) *summary {
+	s := newSummary(fmt.Sprintf("live %v", o.interfaces))
+	s.elapsed = elapsed
 	for _, w := range workers {
 		s.packets += w.frames.Load()
 		s.bytes += w.bytes.Load()
 		st := w.sup.Stats()
-		s.kernel.add("kernel_packets", st.Kernel.Packets)
-		s.kernel.add("kernel_drops", st.Kernel.Drops)
-		s.kernel.add("kernel_queue_freezes", st.Kernel.QueueFreezes)
-		s.kernel.add("socket_reopens", st.Reopens)
-		s.kernel.add("capture_gap_ms", uint64(st.Gap/time.Millisecond))
+		for _, c := range []struct {
+			name string
+			v    uint64
+		}{{"kernel_packets", st.Kernel.Packets}, {"kernel_drops", st.Kernel.Drops}, {"kernel_queue_freezes", st.Kernel.QueueFreezes},
+			{"socket_reopens", st.Reopens}, {"capture_gap_ms", uint64(st.Gap / time.Millisecond)}} {
+			s.kernel.add(c.name, kernelKinds[c.name], c.v)
+		}
 		s.decode.addSet(w.asm.Stats())
 		s.pipe.addSet(w.pipe.Stats())
-		w.pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
+		w.pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
-	s.output.addSet(queue.Stats())
-	for _, st := range out.stats {
-		s.output.addSet(st)
-	}
+	s.outputs = outs.reports()
 	return s
 }
 
@@ -284,7 +371,7 @@ func liveSummary(o *options, workers []*liveWorker, queue *emit.Queue, out *sink
 func liveFilter(o *options, iface string) ([]xbpf.RawInstruction, error) {
 	lt, err := capture.InterfaceLinkType(iface)
 	if err != nil {
-		lt = capture.LinkTypeEthernet
+		lt = packet.LinkTypeEthernet
 	}
 	expr := o.filter
 	if expr == "" {

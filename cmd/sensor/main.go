@@ -29,6 +29,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitCode(err, stderr)
 		case "compare":
 			return runCompare(args[1:], stdout, stderr)
+		case "report":
+			return exitCode(runReport(args[1:], stdout, stderr), stderr)
+		case "baseline":
+			return exitCode(runBaseline(args[1:], stdout, stderr), stderr)
 		case "check-config":
 			return runCheckConfig(args[1:], stdout, stderr)
 		case "version", "--version", "-version":

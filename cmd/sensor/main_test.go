@@ -138,7 +138,7 @@ func TestFileRunWritesEveryMessage(t *testing.T) {
 	if n := countFrames(t, out); n != 82 {
 		t.Errorf("%d frames, want 82", n)
 	}
-	for _, want := range []string{"DNS messages", "82  (UDP 82, TCP 0)", "CLIENT_QUERY 41 CLIENT_RESPONSE 41", "pairs matched                        41", "frames written                       82"} {
+	for _, want := range []string{"DNS messages", "82  (UDP 82, TCP 0)", "CLIENT_QUERY 41 CLIENT_RESPONSE 41", "pairs matched                        41", "frames encoded                       82", "frames delivered                     82  -> "} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, errb.String())
 		}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 )
 
 // sizedSource is a source that knows how far through its input it is.
@@ -36,7 +34,7 @@ func newProgress(w io.Writer, disabled bool, src sizedSource) *progress {
 	return p
 }
 
-func (p *progress) update(packets uint64, st *emit.Stats) {
+func (p *progress) update(packets, frames uint64) {
 	if !p.on {
 		return
 	}
@@ -45,17 +43,17 @@ func (p *progress) update(packets uint64, st *emit.Stats) {
 		return
 	}
 	p.last = now
-	var frames uint64
-	st.Each(func(name string, v uint64) {
-		if name == "frames_written" {
-			frames = v
-		}
-	})
-	pct := ""
+	elapsed := now.Sub(p.started)
+	pct, eta := "", ""
 	if size := p.src.Size(); size > 0 {
-		pct = fmt.Sprintf("%5.1f%% ", 100*float64(p.src.BytesRead())/float64(size))
+		done := float64(p.src.BytesRead()) / float64(size)
+		pct = fmt.Sprintf("%5.1f%% ", 100*done)
+		// After a few seconds the rate is steady enough to extrapolate.
+		if done > 0.01 && elapsed > 2*time.Second {
+			eta = fmt.Sprintf(", %v left", time.Duration(float64(elapsed)*(1-done)/done).Round(time.Second))
+		}
 	}
-	fmt.Fprintf(p.w, "\r%s%d packets, %d frames, %v", pct, packets, frames, now.Sub(p.started).Round(time.Second))
+	fmt.Fprintf(p.w, "\r%s%d packets, %d frames, %v%s\033[K", pct, packets, frames, elapsed.Round(time.Second), eta)
 }
 
 func (p *progress) done() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,10 @@ import (
 	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/bpf"
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 )
 
 func defaultLimits() limits {
@@ -25,7 +27,7 @@ func defaultLimits() limits {
 		maxTCPBuffers: r.MaxTCPBufferBytes,
 		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
-		queueBatches: 256,
+		queueBatches: 32,
 	}
 }
 
@@ -34,59 +36,46 @@ func reassemblyConfig(o *options) reassembly.Config {
 		MaxFlows: o.maxFlows, MaxStreamBytes: o.maxStreamBytes, MaxOutOfOrderBytes: o.maxOutOfOrder,
 		MaxTCPBufferBytes: o.maxTCPBuffers,
 		FlowTimeout:       o.flowTimeout, MaxFragmentSets: o.maxFragSets, MaxFragmentBytes: o.maxFragBytes,
-		FragmentTimeout: o.fragTimeout,
+		FragmentTimeout: o.fragTimeout, DedupWindow: o.dedup,
 	}
-}
-
-func emitConfig(o *options) (emit.Config, error) {
-	defRole, err := emit.ParseRole(o.role)
-	if err != nil {
-		return emit.Config{}, usagef("--role %q: %v", o.role, err)
-	}
-	cfg := emit.Config{
-		Forwarders:  o.forwarderPrefixe,
-		Identity:    []byte(o.identity),
-		Version:     []byte("dnstap-sensor " + version),
-		PairTimeout: o.pairTimeout,
-		MaxPending:  o.maxPending,
-	}
-	for _, s := range o.serverPrefixes {
-		r := defRole
-		if s.role != "" {
-			if r, err = emit.ParseRole(s.role); err != nil {
-				return emit.Config{}, usagef("--server role %q: %v", s.role, err)
-			}
-		}
-		cfg.Servers = append(cfg.Servers, emit.ServerSpec{Prefix: s.prefix, Role: r, Identity: []byte(s.identity)})
-	}
-	return cfg, nil
 }
 
 // stopper is set by SIGINT or SIGTERM. The capture loop polls it, so the
-// output is always flushed and closed by the goroutine that owns it,
-// whatever the signal interrupts. It is installed before any input is
-// opened, so an early signal is not fatal either.
+// outputs are always flushed and closed by the goroutines that own them,
+// whatever the signal interrupts. It is installed before any input or output
+// is opened, so an early signal is not fatal either. SIGHUP never stops the
+// run: it asks the file outputs to reopen their files (logrotate).
 type stopper struct {
 	atomic.Bool
 	mu        sync.Mutex
 	interrupt func() // wakes a loop blocked in a read
+	hup       func() // reopens the outputs
 	ch        chan os.Signal
 	done      chan struct{}
 }
 
 func stopOnSignal() *stopper {
-	s := &stopper{ch: make(chan os.Signal, 2), done: make(chan struct{})}
-	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM)
+	s := &stopper{ch: make(chan os.Signal, 4), done: make(chan struct{})}
+	signal.Notify(s.ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		select {
-		case <-s.ch:
-			s.Store(true)
-			s.mu.Lock()
-			if s.interrupt != nil {
-				s.interrupt()
+		for {
+			select {
+			case sig := <-s.ch:
+				s.mu.Lock()
+				if sig == syscall.SIGHUP {
+					if s.hup != nil {
+						s.hup()
+					}
+				} else {
+					s.Store(true)
+					if s.interrupt != nil {
+						s.interrupt()
+					}
+				}
+				s.mu.Unlock()
+			case <-s.done:
+				return
 			}
-			s.mu.Unlock()
-		case <-s.done:
 		}
 	}()
 	return s
@@ -103,10 +92,24 @@ func (s *stopper) onStop(interrupt func()) {
 	}
 }
 
+// onHUP sets what SIGHUP does (before it is set, SIGHUP is ignored).
+func (s *stopper) onHUP(f func()) {
+	s.mu.Lock()
+	s.hup = f
+	s.mu.Unlock()
+}
+
 func (s *stopper) release() { signal.Stop(s.ch); close(s.done) }
 
-// runCapture runs one capture: a file or live interfaces into one output.
+// runCapture runs one capture: a file or live interfaces into the outputs.
 func runCapture(o *options, stdout, stderr io.Writer) error {
+	if len(o.readFiles) > 0 && o.metrics != "" {
+		// A file run ends when the file does: there is nothing to scrape
+		// or probe, and its counters are in the summary at exit.
+		return usagef("--metrics serves a live capture (-i); with -r the counters are in the summary at exit")
+	}
+	stop := stopOnSignal()
+	defer stop.release()
 	ecfg, err := emitConfig(o)
 	if err != nil {
 		return err
@@ -123,47 +126,51 @@ func runCapture(o *options, stdout, stderr io.Writer) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	if o.readFile != "" {
-		return runFile(o, rcfg, ecfg, stdout, stderr)
+	if o.memoryLimit.n > 0 {
+		debug.SetMemoryLimit(o.memoryLimit.n)
 	}
-	return runLive(o, rcfg, ecfg, stdout, stderr)
+	if len(o.readFiles) > 0 {
+		return runFile(o, rcfg, ecfg, stop, stdout, stderr)
+	}
+	return runLive(o, rcfg, ecfg, stop, stdout, stderr)
 }
 
-// runFile reads one capture file. Offline the output may block the loop: a
-// slow disk slows the run down but loses nothing.
-func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stderr io.Writer) error {
-	stop := stopOnSignal()
-	defer stop.release()
-	src, interrupt, err := openInput(o.readFile)
+// runFile reads capture files. Offline the outputs' queues block the loop
+// when full: a slow disk slows the run down but loses nothing, and a socket
+// output waits for its receiver (bounded by its write timeout, then it drops
+// and counts). Several inputs are merged into one stream in capture-time
+// order; --workers N spreads the decoding over N workers whose output is put
+// back into one-worker order (internal/parallel).
+func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper, stdout, stderr io.Writer) error {
+	in, err := openInputs(o.readFiles, stderr)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	stop.onStop(interrupt)
-	if err := checkLinkTypes(o.readFile, src.LinkTypes(), stderr); err != nil {
-		return err
-	}
+	defer in.src.Close()
+	stop.onStop(in.interrupt)
 
 	// The expression is compiled by libpcap for each link type of the file,
 	// as tcpdump would, and run over every frame before decoding: a file run
 	// and a live run with the same expression see the same packets.
 	match := bpf.NewMatcher(o.filter)
-	for _, lt := range src.LinkTypes() {
+	for _, lt := range in.src.LinkTypes() {
 		if err := match.Prepare(uint16(lt)); err != nil {
 			return usagef("%v", err)
 		}
 	}
-	out, err := openOutput(o, stdout)
+	outs, err := openOutputs(o.outputs, stdout, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	pipe := emit.NewPipeline(ecfg, out.frames)
-	asm := reassembly.NewAssembler(rcfg, pipe)
+	outs.start(emit.QueueConfig{Batches: o.queueBatches, Block: true})
+	stop.onHUP(outs.reopen)
+	w := outs.writer()
+	dec := newFileDecoder(o.workers, rcfg, ecfg, w)
 
-	prog := newProgress(stderr, o.noProgress, src)
+	prog := newProgress(stderr, o.noProgress, in.src)
 
 	start := time.Now()
-	var f capture.Frame
+	var f packet.Frame
 	var packets, bytes, filtered uint64
 	var readErr error
 	// One recover for the whole loop, not per packet: should a bug panic,
@@ -176,7 +183,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 			}
 		}()
 		for !stop.Load() {
-			if err := src.Next(&f); err != nil {
+			if err := in.src.Next(&f); err != nil {
 				if !errors.Is(err, io.EOF) && !stop.Load() {
 					readErr = err
 				}
@@ -188,103 +195,42 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stdout, stder
 				filtered++
 				continue
 			}
-			asm.HandleFrame(&f)
+			dec.handle(&f)
 			if packets&0xffff == 0 {
-				prog.update(packets, pipe.Stats())
+				prog.update(packets, dec.framesEncoded())
 			}
 		}
 	}()
 	prog.done()
-	asm.Flush()
-	pipe.Flush()
-	closeErr := out.Close()
+	if err := dec.close(); err != nil && readErr == nil {
+		readErr = err
+	}
+	w.Flush()
+	stop.onHUP(nil)
+	closeErr := outs.close()
 
-	s := &summary{
-		source: o.readFile, elapsed: time.Since(start), packets: packets, bytes: bytes, filtered: filtered,
-		decode: newTotals(), pipe: newTotals(), types: newTotals(), output: newTotals(), outputName: outputName(o),
+	s := newSummary(in.name)
+	s.elapsed, s.packets, s.bytes, s.filtered = time.Since(start), packets, bytes, filtered
+	for _, a := range dec.asms {
+		s.decode.addSet(a.Stats())
 	}
-	s.decode.addSet(asm.Stats())
-	s.pipe.addSet(pipe.Stats())
-	pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), v) })
-	for _, st := range out.stats {
-		s.output.addSet(st)
+	for _, p := range dec.pipes {
+		s.pipe.addSet(p.Stats())
+		p.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
+	s.outputs = outs.reports()
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
-		s.decode.add("filter_compile_failed", n)
+		s.decode.add("filter_compile_failed", stat.Error, n)
 		fmt.Fprintf(stderr, "sensor: %v\n", match.Errors())
 	}
+	s.files, s.skippedFiles = in.results(), in.skipped
 	s.print(stderr)
 
 	if readErr != nil {
 		return fmt.Errorf("%w (the messages before it were written)", readErr)
 	}
-	if n := s.output.v["socket_batches_dropped_down"]; n > 0 && closeErr == nil {
-		// A socket receiver that went away and came back: the run ended
-		// well, but frames were lost and the exit code must say so.
-		closeErr = fmt.Errorf("%d batches of frames dropped while the receiver was unreachable", n)
-	}
-	if closeErr != nil {
-		return fmt.Errorf("output %s: %w", outputName(o), closeErr)
-	}
-	return nil
-}
-
-func outputName(o *options) string {
-	switch {
-	case o.unixSocket != "":
-		return "unix:" + o.unixSocket
-	case o.tcpAddr != "":
-		return "tcp:" + o.tcpAddr
-	case o.writeFile == "" || o.writeFile == "-":
-		return "stdout"
-	}
-	return o.writeFile
-}
-
-// checkLinkTypes refuses a file none of whose link types the sensor decodes
-// (there is nothing it could do with it), and warns once about unsupported
-// interfaces of a pcapng that also has supported ones: their frames are
-// counted as unknown_link_type and skipped.
-func checkLinkTypes(name string, lts []capture.LinkType, stderr io.Writer) error {
-	var bad []capture.LinkType
-	for _, lt := range lts {
-		if !capture.SupportedLinkType(lt) {
-			bad = append(bad, lt)
-		}
-	}
-	switch {
-	case len(bad) == 0:
-		return nil
-	case len(bad) == len(lts):
-		return fmt.Errorf("%s: unknown link type %d (supported: Ethernet 1, raw IP 101/228/229, Linux SLL 113, SLL2 276, BSD loopback 0/108)", name, bad[0])
-	}
-	fmt.Fprintf(stderr, "sensor: %s: warning: interfaces with unknown link types %v are skipped\n", name, bad)
-	return nil
-}
-
-// openInput opens -r. A pipe on stdin is switched to non-blocking mode so
-// that Go's poller owns it: a signal can then interrupt a read that waits for
-// a writer that never writes again, and the output is still closed properly.
-// A terminal or a file on stdin is left alone (O_NONBLOCK would outlive us on
-// a terminal the shell shares).
-func openInput(path string) (*capture.FileSource, func(), error) {
-	if path != "-" {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	if err := syscall.SetNonblock(int(os.Stdin.Fd()), true); err != nil {
-		src, err := capture.OpenFile(path)
-		return src, nil, err
-	}
-	stdin := os.NewFile(os.Stdin.Fd(), "stdin")
-	src, err := capture.NewFileSource("stdin", stdin)
-	if err != nil {
-		return nil, nil, err
-	}
-	return src, func() { stdin.SetReadDeadline(time.Now()) }, nil
+	// Frames lost by an output (a receiver away, a full disk) fail the
+	// run even when everything closed well: the exit code must say so.
+	return errors.Join(closeErr, dropped(s.outputs), in.problems())
 }

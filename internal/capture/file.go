@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // Errors a FileSource wraps, so that callers decide with errors.Is. The
@@ -27,6 +30,28 @@ var (
 	// that does not add up, an unknown interface, a bad byte-order magic).
 	ErrCorrupt = errors.New("corrupt record")
 )
+
+// truncatedError is ErrTruncated where the cut is not in a record: the file
+// header, or the gzip header in front of it.
+type truncatedError struct{ msg string }
+
+func (e *truncatedError) Error() string { return e.msg }
+func (e *truncatedError) Unwrap() error { return ErrTruncated }
+
+var (
+	errTruncatedHeader     error = &truncatedError{"truncated file header"}
+	errTruncatedGzipHeader error = &truncatedError{"truncated gzip header"}
+	// errWireTooLong: a record claims a frame longer on the wire than any
+	// link carries (the largest are Linux GSO super-packets of a few
+	// hundred KiB). Such a length is a damaged or forged record, and the
+	// decoder would take every frame under it for snaplen-cut.
+	errWireTooLong = wrapCorrupt("original length larger than 16 MiB")
+)
+
+// maxWireLen bounds a record's original (on-the-wire) length; see
+// errWireTooLong. It is the same 16 MiB as the captured-length caps of both
+// formats (pcapMaxRecord, ngMaxBlock).
+const maxWireLen = 16 << 20
 
 // Magic numbers of the formats a FileSource reads.
 const (
@@ -66,6 +91,11 @@ type FileSource struct {
 
 	stats FileStats
 	err   error // sticky: once the file failed or ended, Next repeats this
+
+	// deadline is the input, when it can time out a read: a pipe, a FIFO
+	// or a socket. Set once at open, so Interrupt may read it from any
+	// goroutine.
+	deadline interface{ SetReadDeadline(time.Time) error }
 }
 
 // countingReader counts the bytes read from the file itself (compressed bytes
@@ -99,6 +129,7 @@ func OpenFile(path string) (*FileSource, error) {
 			s.size = fi.Size()
 		}
 	}
+	s.deadline = s.file
 	if err := s.open(s.file); err != nil {
 		s.Close()
 		return nil, err
@@ -110,6 +141,7 @@ func OpenFile(path string) (*FileSource, error) {
 // used in error messages. Size reports 0 (unknown).
 func NewFileSource(name string, r io.Reader) (*FileSource, error) {
 	s := &FileSource{name: name}
+	s.deadline, _ = r.(interface{ SetReadDeadline(time.Time) error })
 	if err := s.open(r); err != nil {
 		return nil, err
 	}
@@ -126,7 +158,10 @@ func (s *FileSource) open(r io.Reader) error {
 	if len(head) >= 2 && head[0] == gzipMagic0 && head[1] == gzipMagic1 {
 		gz, gerr := gzip.NewReader(br)
 		if gerr != nil {
-			return s.fileErr(fmt.Errorf("gzip header: %w", mapReadErr(gerr)))
+			if err := mapReadErr(gerr); err != ErrTruncated {
+				return s.fileErr(fmt.Errorf("gzip header: %w", err))
+			}
+			return s.fileErr(errTruncatedGzipHeader)
 		}
 		gz.Multistream(true)
 		s.gz = gz
@@ -147,13 +182,13 @@ func (s *FileSource) open(r io.Reader) error {
 	case le == magicPcapng:
 		ng, err := newNgReader(br)
 		if err != nil {
-			return s.fileErr(mapReadErr(err))
+			return s.fileErr(headerErr(err))
 		}
 		s.ng = ng
 	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
 		pr, err := newPcapReader(br)
 		if err != nil {
-			return s.fileErr(mapReadErr(err))
+			return s.fileErr(headerErr(err))
 		}
 		s.pcap = pr
 	default:
@@ -181,6 +216,16 @@ func mapReadErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrCorrupt, err)
 }
 
+// headerErr is mapReadErr for the blocks read at open (pcap's 24-byte file
+// header, pcapng's section header and the interface descriptions before the
+// first packet): a cut there is a truncated file header, not a record.
+func headerErr(err error) error {
+	if err = mapReadErr(err); err == ErrTruncated {
+		return errTruncatedHeader
+	}
+	return err
+}
+
 func (s *FileSource) fileErr(err error) error {
 	return fmt.Errorf("capture: %s: %w", s.name, err)
 }
@@ -196,7 +241,7 @@ func (s *FileSource) packetErr(err error) error {
 // after any error every later call returns the same error.
 //
 // Next does not allocate in steady state.
-func (s *FileSource) Next(f *Frame) error {
+func (s *FileSource) Next(f *packet.Frame) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -224,6 +269,18 @@ func (s *FileSource) fail(err error) error {
 		s.err = s.packetErr(err)
 	}
 	return s.err
+}
+
+// Interrupt makes a Next that waits for input return at once, with an error
+// wrapping os.ErrDeadlineExceeded (and every later Next with it): the way to
+// stop reading a pipe or FIFO whose writer is idle, as on SIGTERM. It does
+// nothing for a regular file, whose reads never wait for a writer, nor for
+// input Go's poller does not manage (a blocking stdin). It is safe to call
+// from any goroutine, during or after Next, and after Close.
+func (s *FileSource) Interrupt() {
+	if s.deadline != nil {
+		_ = s.deadline.SetReadDeadline(time.Now()) // ErrNoDeadline: the read does not wait anyway
+	}
 }
 
 // Name is the file's path as given to OpenFile, or "stdin".
@@ -260,30 +317,17 @@ func (s *FileSource) Close() error {
 	return err
 }
 
-// SupportedLinkType reports whether the sensor decodes frames of link type
-// lt. A source hands out frames of any link type (the decoder counts those
-// it cannot read); the CLI uses this to say "unknown link type N in x.pcap"
-// once, up front.
-func SupportedLinkType(lt LinkType) bool {
-	switch lt {
-	case LinkTypeNull, LinkTypeEthernet, LinkTypeRaw, LinkTypeLoop,
-		LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2:
-		return true
-	}
-	return false
-}
-
 // LinkTypes reports the link types the file declares so far: for pcap the
 // one in its header, for pcapng those of the interfaces described before the
 // current position (a pcapng file may describe more interfaces later). The
 // returned slice is new and belongs to the caller.
-func (s *FileSource) LinkTypes() []LinkType {
+func (s *FileSource) LinkTypes() []packet.LinkType {
 	if s.ng != nil {
-		out := make([]LinkType, 0, len(s.ng.ifaces))
+		out := make([]packet.LinkType, 0, len(s.ng.ifaces))
 		for _, in := range s.ng.ifaces {
 			out = append(out, in.link)
 		}
 		return out
 	}
-	return []LinkType{s.pcap.link}
+	return []packet.LinkType{s.pcap.link}
 }

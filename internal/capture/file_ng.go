@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // The pcapng reader is ours rather than pcapgo.NgReader because the latter
@@ -48,6 +50,7 @@ var (
 	errNgNoInterface  = wrapCorrupt("pcapng: packet names an interface not described before it")
 	errNgTSResol      = wrapCorrupt("pcapng: timestamp resolution out of range")
 	errNgInterfaces   = wrapCorrupt("pcapng: more interfaces in one section than a capture has")
+	errNgCapLen       = wrapCorrupt("pcapng: captured length larger than its packet block")
 )
 
 // ngMaxInterfaces bounds the interface table of a section: each IDB is 20
@@ -66,7 +69,7 @@ func wrapCorrupt(msg string) error { return &corruptError{msg} }
 
 // ngIface is what a packet needs from its Interface Description Block.
 type ngIface struct {
-	link    LinkType
+	link    packet.LinkType
 	snaplen uint32
 	// Timestamp units to nanoseconds: ns = ts*mul, or ts/div, or for binary
 	// resolutions (ts>>shift)*1e9 + fraction.
@@ -251,7 +254,7 @@ func (r *ngReader) iface(body []byte) error {
 	if len(body) < 8 {
 		return errNgShort
 	}
-	in := ngIface{link: LinkType(r.u16(body)), snaplen: r.u32(body[4:])}
+	in := ngIface{link: packet.LinkType(r.u16(body)), snaplen: r.u32(body[4:])}
 	resol := byte(6) // default: microseconds
 	var offset int64
 	err := r.options(body[8:], func(code uint16, val []byte) error {
@@ -323,7 +326,7 @@ func (in *ngIface) nanos(ts uint64) int64 {
 }
 
 // next fills f with the next packet, handling the blocks in between.
-func (r *ngReader) next(f *Frame) error {
+func (r *ngReader) next(f *packet.Frame) error {
 	for {
 		typ, body, err := r.block()
 		if err != nil {
@@ -345,7 +348,10 @@ func (r *ngReader) next(f *Frame) error {
 			}
 			caplen, wire := r.u32(body[12:]), r.u32(body[16:])
 			if uint64(caplen) > uint64(len(body)-20) {
-				return errNgShort
+				return errNgCapLen
+			}
+			if wire > maxWireLen {
+				return errWireTooLong
 			}
 			in := &r.ifaces[idx]
 			f.Data = body[20 : 20+caplen : 20+caplen]
@@ -365,6 +371,9 @@ func (r *ngReader) next(f *Frame) error {
 			// An SPB has no capture length: it is the original length cut
 			// to the block and to the snaplen of interface 0 (§4.4).
 			wire := r.u32(body)
+			if wire > maxWireLen {
+				return errWireTooLong
+			}
 			caplen := min(uint64(wire), uint64(len(body)-4))
 			if s := r.ifaces[0].snaplen; s != 0 {
 				caplen = min(caplen, uint64(s))

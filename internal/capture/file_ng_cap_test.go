@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // TestPcapngInterfaceCap: a section describing more interfaces than any
@@ -25,7 +27,7 @@ func TestPcapngInterfaceCap(t *testing.T) {
 	idb := make([]byte, 20)
 	le.PutUint32(idb[0:], 1)
 	le.PutUint32(idb[4:], 20)
-	le.PutUint16(idb[8:], uint16(LinkTypeEthernet))
+	le.PutUint16(idb[8:], uint16(packet.LinkTypeEthernet))
 	le.PutUint32(idb[12:], 262144)
 	le.PutUint32(idb[16:], 20)
 	for range ngMaxInterfaces + 1 {
@@ -33,7 +35,7 @@ func TestPcapngInterfaceCap(t *testing.T) {
 	}
 	src, err := NewFileSource("many-idbs.pcapng", &b)
 	if err == nil {
-		var f Frame
+		var f packet.Frame
 		err = src.Next(&f)
 	}
 	if !errors.Is(err, ErrCorrupt) || errors.Is(err, io.EOF) {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"slices"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // The classic pcap reader is ours too, although pcapgo.Reader's
@@ -37,13 +39,16 @@ const (
 var (
 	errPcapVersion  = wrapCorrupt("pcap: unsupported major version")
 	errPcapTooLarge = wrapCorrupt("pcap: record longer than the snap length allows")
+	errPcapOverCap  = wrapCorrupt("pcap: record longer than 16 MiB, the most the reader accepts whatever the snap length")
+	errPcapMicros   = wrapCorrupt("pcap: bad timestamp: microseconds field not below 1000000")
+	errPcapNanos    = wrapCorrupt("pcap: bad timestamp: nanoseconds field not below 1000000000")
 )
 
 type pcapReader struct {
 	br      *bufio.Reader
 	big     bool
 	fracNS  int64 // nanoseconds per unit of the timestamp's fraction field
-	link    LinkType
+	link    packet.LinkType
 	maxRec  uint32
 	scratch []byte // records larger than the read buffer
 }
@@ -74,7 +79,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	r.maxRec = max(min(snaplen, pcapMaxRecord), eagerSnaplen)
 	// The upper bits of the link type field carry FCS information
 	// (draft-ietf-opsawg-pcap §4: LinkType and additional information).
-	r.link = LinkType(r.u32(h[20:]) & 0xffff)
+	r.link = packet.LinkType(r.u32(h[20:]) & 0xffff)
 	_, _ = br.Discard(pcapFileHeaderLen)
 	return r, nil
 }
@@ -98,7 +103,7 @@ func (r *pcapReader) u32(b []byte) uint32 {
 
 // next fills f with the next record. f.Data aliases the read buffer (or the
 // scratch buffer for a record larger than it) until the next call.
-func (r *pcapReader) next(f *Frame) error {
+func (r *pcapReader) next(f *packet.Frame) error {
 	h, err := r.br.Peek(pcapRecordLen)
 	if len(h) < pcapRecordLen {
 		if len(h) == 0 && err == io.EOF {
@@ -112,7 +117,22 @@ func (r *pcapReader) next(f *Frame) error {
 	sec, frac := r.u32(h), r.u32(h[4:])
 	caplen, wire := r.u32(h[8:]), r.u32(h[12:])
 	if caplen > r.maxRec {
+		if caplen > pcapMaxRecord {
+			return errPcapOverCap
+		}
 		return errPcapTooLarge
+	}
+	if wire > maxWireLen {
+		return errWireTooLong
+	}
+	// A fraction of a second that is a second or more is no time at all:
+	// adding it would move the packet by up to 71 minutes (2^32 µs)
+	// without a word, and reorder it against its neighbours.
+	if int64(frac)*r.fracNS >= 1e9 {
+		if r.fracNS == 1 {
+			return errPcapNanos
+		}
+		return errPcapMicros
 	}
 	n := pcapRecordLen + int(caplen)
 	var data []byte

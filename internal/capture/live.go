@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -202,7 +203,7 @@ type LiveSource struct {
 	cfg      LiveConfig
 	fd       int
 	ifindex  int
-	linkType LinkType
+	linkType packet.LinkType
 	ring     []byte // mmap'd, shared with the kernel
 
 	// Walk state. block is the index of the block being read; pkt is the
@@ -388,7 +389,7 @@ var errLinkType = errors.New("unsupported hardware type")
 // reads from it: the device's own link header, or none for devices
 // without one (tun, WireGuard, IP-in-IP), whose frames start at the IP
 // header.
-func hardwareLinkType(fd int, name string) (LinkType, error) {
+func hardwareLinkType(fd int, name string) (packet.LinkType, error) {
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return 0, err
@@ -398,9 +399,9 @@ func hardwareLinkType(fd int, name string) (LinkType, error) {
 	}
 	switch hw := ifr.Uint16(); hw {
 	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
-		return LinkTypeEthernet, nil
+		return packet.LinkTypeEthernet, nil
 	case unix.ARPHRD_NONE, unix.ARPHRD_RAWIP, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT:
-		return LinkTypeRaw, nil
+		return packet.LinkTypeRaw, nil
 	default:
 		return 0, fmt.Errorf("%w %d (ARPHRD_*)", errLinkType, hw)
 	}
@@ -410,7 +411,7 @@ func hardwareLinkType(fd int, name string) (LinkType, error) {
 // the named interface will hand out (Ethernet, or raw IP for interfaces
 // without a link header), so that a filter can be compiled for it before
 // OpenLive. It looks in the calling thread's network namespace.
-func InterfaceLinkType(name string) (LinkType, error) {
+func InterfaceLinkType(name string) (packet.LinkType, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("capture: link type of %s: %w", name, socketError(err))
@@ -505,7 +506,7 @@ func (s *LiveSource) readStatsLocked() {
 
 // LinkType returns the link type of the frames Next hands out: Ethernet,
 // or raw IP for interfaces without a link header.
-func (s *LiveSource) LinkType() LinkType { return s.linkType }
+func (s *LiveSource) LinkType() packet.LinkType { return s.linkType }
 
 // Next fills f with the next frame. f.Data aliases the ring and is valid
 // only until the next call to Next or Close; f.Timestamp is the kernel's
@@ -516,7 +517,7 @@ func (s *LiveSource) LinkType() LinkType { return s.linkType }
 // It returns ErrTimeout when no frame arrived within the poll timeout,
 // ErrLinkDown when the interface went down or away, ErrClosed after Close,
 // or another unix.Errno. It does not allocate.
-func (s *LiveSource) Next(f *Frame) error {
+func (s *LiveSource) Next(f *packet.Frame) error {
 	if s.left == 0 {
 		if err := s.nextBlock(); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // Example shows how cmd/sensor drives live capture: one Watcher per run
@@ -54,7 +55,7 @@ func Example() {
 			go func() {
 				defer wg.Done()
 				defer sup.Close() // Next and Close on the worker's goroutine
-				var f capture.Frame
+				var f packet.Frame
 				for ctx.Err() == nil {
 					switch err := sup.Next(&f); err {
 					case nil:

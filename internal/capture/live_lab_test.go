@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -301,10 +302,10 @@ func ipRun(t testing.TB, args ...string) {
 
 // captureUntil reads frames from next until done returns true or the
 // deadline passes; it returns false on the deadline.
-func captureUntil(t testing.TB, next func(*Frame) error, timeout time.Duration, fn func(*Frame) (done bool)) bool {
+func captureUntil(t testing.TB, next func(*packet.Frame) error, timeout time.Duration, fn func(*packet.Frame) (done bool)) bool {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var f Frame
+	var f packet.Frame
 	for time.Now().Before(deadline) {
 		err := next(&f)
 		if err == ErrTimeout {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // TestLiveLoopbackOnce: on a loopback device the kernel shows every packet
@@ -39,7 +41,7 @@ func TestLiveLoopbackOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var f Frame
+			var f packet.Frame
 			got := 0
 			for {
 				err := src.Next(&f)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/synth"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
@@ -69,7 +70,7 @@ func BenchmarkLiveReplay(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						var f Frame
+						var f packet.Frame
 						n := uint64(0)
 						for {
 							select {

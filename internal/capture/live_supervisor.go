@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,7 +156,7 @@ func permanent(err error) bool {
 // waits up to the poll timeout before returning, so the caller never
 // spins). Other errors are permanent: ErrClosed, or an open error such
 // as EPERM. It does not allocate while the socket is healthy.
-func (s *Supervisor) Next(f *Frame) error {
+func (s *Supervisor) Next(f *packet.Frame) error {
 	if src := s.src; src != nil {
 		err := src.Next(f)
 		if err == nil || err == ErrTimeout {

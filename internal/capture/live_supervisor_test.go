@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // TestSupervisorFlap sends numbered datagrams to port 53 from several
@@ -99,7 +100,7 @@ func testSupervisorFlap(t *testing.T, workers int) {
 			sups[i] = sup // before ready: the test goroutine reads sups after it
 			ready <- nil
 			defer sup.Close()
-			var f Frame
+			var f packet.Frame
 			for {
 				select {
 				case <-stopWork:
@@ -286,7 +287,7 @@ func TestSupervisorWaitsForInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sup.Close()
-	var f Frame
+	var f packet.Frame
 	start := time.Now()
 	calls := 0
 	for time.Since(start) < 200*time.Millisecond {
@@ -339,7 +340,7 @@ func TestSupervisorNextAllocs(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(3 * DefaultBlockTimeout)
-	var f Frame
+	var f packet.Frame
 	frames := 0
 	allocs := testing.AllocsPerRun(runs, func() {
 		if sup.Next(&f) == nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // TestLiveCapture sends UDP datagrams across the lab's veth pair, from a
@@ -77,7 +78,7 @@ func TestLiveCapture(t *testing.T) {
 			endMark := []byte(tc.name + " end")
 			send(53, endMark)
 			var got []udpFrame
-			ok := captureUntil(t, src.Next, 5*time.Second, func(f *Frame) bool {
+			ok := captureUntil(t, src.Next, 5*time.Second, func(f *packet.Frame) bool {
 				after := time.Now().UnixNano()
 				u, ok := parseUDP4(f.Data)
 				if !ok {
@@ -87,7 +88,7 @@ func TestLiveCapture(t *testing.T) {
 				if f.Timestamp < before || f.Timestamp > after {
 					t.Errorf("timestamp %d outside [%d, %d]", f.Timestamp, before, after)
 				}
-				if f.WireLen != len(f.Data) || f.LinkType != LinkTypeEthernet || f.Interface != 3 {
+				if f.WireLen != len(f.Data) || f.LinkType != packet.LinkTypeEthernet || f.Interface != 3 {
 					t.Errorf("frame: WireLen %d len %d LinkType %d Interface %d", f.WireLen, len(f.Data), f.LinkType, f.Interface)
 				}
 				if f.VLAN != tc.vlan {
@@ -165,7 +166,7 @@ func TestLiveFanout(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var f Frame
+			var f packet.Frame
 			for {
 				select {
 				case <-stop:
@@ -288,7 +289,7 @@ func TestLiveKernelDrops(t *testing.T) {
 	}
 	waitKernel(t, src, sent)
 	read := 0
-	captureUntil(t, src.Next, 500*time.Millisecond, func(*Frame) bool { read++; return false })
+	captureUntil(t, src.Next, 500*time.Millisecond, func(*packet.Frame) bool { read++; return false })
 	st := src.KernelStats()
 	if st.Packets != sent || st.Drops == 0 || st.Packets-st.Drops != uint64(read) || st.QueueFreezes == 0 {
 		t.Fatalf("KernelStats %+v, read %d of %d sent: want all counted, some dropped, the rest read, a freeze", st, read, sent)
@@ -363,7 +364,7 @@ func TestLiveNextAllocs(t *testing.T) {
 		in.sendUDP4(t, uint16(i%2)*testVLAN, from, to, []byte("allocation test payload"))
 	}
 	waitKernel(t, src, runs+100)
-	var f Frame
+	var f packet.Frame
 	frames, tagged := 0, 0
 	allocs := testing.AllocsPerRun(runs, func() {
 		if src.Next(&f) == nil {
@@ -390,7 +391,7 @@ func BenchmarkLiveNext(b *testing.B) {
 	from, to := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
 	payload := make([]byte, 60)
 	const round = 4096
-	var f Frame
+	var f packet.Frame
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
@@ -442,7 +443,7 @@ func TestLiveFanoutDefrag(t *testing.T) {
 			in.sendIPv4(t, 0, src.Addr(), dst.Addr(), id, 0, true, udp[:512])
 			in.sendIPv4(t, 0, src.Addr(), dst.Addr(), id, 512/8, false, udp[512:])
 			var got [][]byte
-			captureUntil(t, s.Next, 300*time.Millisecond, func(f *Frame) bool {
+			captureUntil(t, s.Next, 300*time.Millisecond, func(f *packet.Frame) bool {
 				got = append(got, append([]byte(nil), f.Data...))
 				return false
 			})
@@ -491,16 +492,16 @@ func TestLiveLinkTypes(t *testing.T) {
 	cases := []struct {
 		name     string
 		iface    string
-		linkType LinkType
+		linkType packet.LinkType
 		send     func(t *testing.T, payload []byte)
 	}{
-		{"loopback", "lo", LinkTypeEthernet, func(t *testing.T, payload []byte) {
+		{"loopback", "lo", packet.LinkTypeEthernet, func(t *testing.T, payload []byte) {
 			c := dialUDP(t, l.Server.Name, netip.AddrPortFrom(loopback, 0), netip.AddrPortFrom(loopback, 53))
 			if _, err := c.Write(payload); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"tun", tunName, LinkTypeRaw, func(t *testing.T, payload []byte) {
+		{"tun", tunName, packet.LinkTypeRaw, func(t *testing.T, payload []byte) {
 			src, dst := netip.AddrPortFrom(vlanClientV4, 40000), netip.AddrPortFrom(vlanServerV4, 53)
 			pkt := append([]byte{0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0}, src.Addr().AsSlice()...)
 			pkt = append(pkt, dst.Addr().AsSlice()...)
@@ -513,7 +514,7 @@ func TestLiveLinkTypes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var lt LinkType
+			var lt packet.LinkType
 			inNetns(t, l.Server.Name, func() { lt, err = InterfaceLinkType(tc.iface) })
 			if err != nil || lt != tc.linkType {
 				t.Fatalf("InterfaceLinkType: %d, %v; want %d", lt, err, tc.linkType)
@@ -524,12 +525,12 @@ func TestLiveLinkTypes(t *testing.T) {
 			}
 			payload := []byte("link type " + tc.name)
 			tc.send(t, payload)
-			ok := captureUntil(t, s.Next, 3*time.Second, func(f *Frame) bool {
+			ok := captureUntil(t, s.Next, 3*time.Second, func(f *packet.Frame) bool {
 				if f.LinkType != tc.linkType {
 					t.Errorf("frame LinkType %d, want %d", f.LinkType, tc.linkType)
 				}
 				b := f.Data
-				if tc.linkType == LinkTypeRaw {
+				if tc.linkType == packet.LinkTypeRaw {
 					// Prepend an Ethernet header of zeros so parseUDP4 reads it.
 					b = append(append(make([]byte, 12), 0x08, 0x00), b...)
 				}

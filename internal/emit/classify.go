@@ -28,8 +28,8 @@ func (c *classifier) init(cfg *Config) {
 	c.identities = make([][]byte, len(cfg.Servers))
 	for i := range cfg.Servers {
 		c.identities[i] = cfg.Identity
-		if len(cfg.Servers[i].Identity) > 0 {
-			c.identities[i] = cfg.Servers[i].Identity
+		if cfg.Servers[i].Identity != "" {
+			c.identities[i] = []byte(cfg.Servers[i].Identity)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package emit
+package emit_test
 
 import (
 	"bytes"
@@ -12,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/reassembly"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -29,10 +32,10 @@ func goldenText(t *testing.T, path string) []byte {
 	}
 	defer src.Close()
 	var out bytes.Buffer
-	tw := NewTextWriter(&out, TextQuiet)
-	p := NewPipeline(Config{Identity: []byte("golden"), Version: []byte("test")}, tw)
+	tw := tapfile.NewTextWriter(&out, tapfile.TextQuiet)
+	p := emit.NewPipeline(emit.Config{Identity: []byte("golden"), Version: []byte("test")}, tw)
 	asm := reassembly.NewAssembler(reassembly.DefaultConfig(), p)
-	var f capture.Frame
+	var f packet.Frame
 	for {
 		err := src.Next(&f)
 		if err == io.EOF {

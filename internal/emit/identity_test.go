@@ -21,9 +21,9 @@ func TestServerIdentity(t *testing.T) {
 		recC   = "203.0.113.53:53"
 	)
 	servers := []ServerSpec{
-		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive, Identity: []byte("recursive@dc1")},
+		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive, Identity: "recursive@dc1"},
 		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Role: RoleAuthoritative},
-		{Prefix: netip.MustParsePrefix("203.0.113.53/32"), Role: RoleRecursive, Identity: []byte("dc2")},
+		{Prefix: netip.MustParsePrefix("203.0.113.53/32"), Role: RoleRecursive, Identity: "dc2"},
 	}
 	type frame struct {
 		typ      string
@@ -69,8 +69,8 @@ func TestServerIdentity(t *testing.T) {
 // allocation (the bytes are resolved per server in NewPipeline).
 func TestServerIdentityZeroAlloc(t *testing.T) {
 	servers := []ServerSpec{
-		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive, Identity: []byte("recursive@dc1")},
-		{Prefix: netip.MustParsePrefix("203.0.113.53/32"), Role: RoleRecursive, Identity: []byte("dc2")},
+		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive, Identity: "recursive@dc1"},
+		{Prefix: netip.MustParsePrefix("203.0.113.53/32"), Role: RoleRecursive, Identity: "dc2"},
 	}
 	p := NewPipeline(Config{Servers: servers, Identity: []byte("sensor"), MaxPending: 256, PairTimeout: time.Millisecond}, &discard{})
 	var msgs []*reassembly.Message

@@ -56,7 +56,7 @@ func TestToolsReadFile(t *testing.T) {
 }
 
 // TestFstrmCaptureReceivesSocket has fstrm_capture (the reference Frame
-// Streams receiver, in C) accept the SocketWriter's stream on a unix socket.
+// Streams receiver, in C) accept the SocketOutput's stream on a unix socket.
 func TestFstrmCaptureReceivesSocket(t *testing.T) {
 	tool := testenv.NeedTool(t, "fstrm_capture", "fstrm-bin")
 	dir := t.TempDir()
@@ -85,7 +85,10 @@ func TestFstrmCaptureReceivesSocket(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	frames := sampleFrames(t)
-	sw := NewSocketWriter("unix", sock, SocketConfig{})
+	sw, err := NewSocketOutput(SocketOutputConfig{Endpoints: []Endpoint{{Network: "unix", Addr: sock}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sw.WriteBatch(batchOf(frames)); err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 	p.pairs.expire(m.Timestamp, st)
 
 	var k pairKey
-	makeKey(&k, v.initiator, v.responder, uint8(m.Transport), m.DNS.ID, m.DNS.Question)
+	p.pairs.makeKey(&k, v.initiator, v.responder, uint8(m.Transport), m.DNS.ID, m.DNS.Question)
 	r := Record{Protocol: uint8(m.Transport), QueryAddr: v.initiator, ResponseAddr: v.responder}
 	if m.DNS.Response() {
 		tcp := m.Transport == reassembly.TransportTCP
@@ -96,11 +96,13 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 			st[cntDropTooLarge]++
 			continue
 		}
+		// Counted as encoded whatever the writer says: a Producer
+		// accepts frames it may drop later (a full queue), so delivery is
+		// each output's own count, never this one.
+		st[cntFramesEncoded]++
 		if err := p.out.WriteFrame(p.buf); err != nil {
 			st[cntOutputErrors]++
-			continue
 		}
-		st[cntFramesWritten]++
 	}
 }
 

@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -227,7 +228,7 @@ func TestPipelineCounters(t *testing.T) {
 	}
 	p.Tick(t0 + 2)
 	st := p.Stats()
-	for name, v := range map[string]uint64{"dns_messages": 3, "not_monitored": 1, "both_servers": 2, "pairs_matched": 1, "frames_written": 4} {
+	for name, v := range map[string]uint64{"dns_messages": 3, "not_monitored": 1, "both_servers": 2, "pairs_matched": 1, "frames_encoded": 4} {
 		if got := counter(st, name); got != v {
 			t.Errorf("%s = %d, want %d", name, got, v)
 		}
@@ -256,7 +257,7 @@ func TestPairTableChurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mk := func(id uint16) *pairKey {
 		var k pairKey
-		makeKey(&k, netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv), 1, id, []byte("\x03www\x07example\x03com\x00\x00\x01\x00\x01"))
+		pt.makeKey(&k, netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv), 1, id, []byte("\x03www\x07example\x03com\x00\x00\x01\x00\x01"))
 		return &k
 	}
 	for i := 0; i < 20000; i++ {
@@ -293,8 +294,8 @@ func TestPairTableChurn(t *testing.T) {
 				}
 			}
 		}
-		if pt.n != len(model) {
-			t.Fatalf("op %d: table holds %d, model %d", i, pt.n, len(model))
+		if pt.len() != len(model) {
+			t.Fatalf("op %d: table holds %d, model %d", i, pt.len(), len(model))
 		}
 	}
 }
@@ -374,4 +375,18 @@ func BenchmarkPipelineToQueue(b *testing.B) {
 	if err := q.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// TestEveryPipelineCounterHasAKind fails when a counter is added without a
+// kind: the summary would not know where to list it.
+func TestEveryPipelineCounterHasAKind(t *testing.T) {
+	var s Stats
+	var q QueueStats
+	check := func(name string, k stat.Kind, _ uint64) {
+		if name == "" || k == stat.Unclassified {
+			t.Errorf("counter %q has kind %v", name, k)
+		}
+	}
+	s.EachKind(check)
+	q.EachKind(check)
 }

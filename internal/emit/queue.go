@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 )
 
 // QueueConfig sizes a Queue. Zero values select the defaults.
@@ -20,6 +22,10 @@ type QueueConfig struct {
 	// producers to hand over partial batches, which bounds the delay of a
 	// frame under light traffic.
 	FlushInterval time.Duration
+	// Block makes producers wait for room instead of dropping: for file
+	// input, where the output sets the pace and nothing may be lost.
+	// Live capture must never set it.
+	Block bool
 }
 
 // Queue defaults; see QueueConfig.
@@ -34,42 +40,54 @@ type batch struct {
 	frames uint64
 }
 
-// Queue decouples live capture from output. Producers (one per capture
+// Queue decouples capture from one Output. Producers (one per capture
 // worker) append frames to their own batch buffer and hand full batches to a
-// bounded channel without blocking: when it is full, the batch is dropped and
-// its frames counted. One goroutine owns the BatchWriter: it writes batches,
-// returns their buffers to a free list, and flushes on a ticker.
+// bounded channel: for live capture without blocking (when it is full, the
+// batch is dropped and its frames counted as queue_full in the output's
+// OutputStats); for file input (QueueConfig.Block) by waiting, so a slow disk
+// slows the run and loses nothing. One goroutine owns the Output: it writes
+// batches, returns their buffers to a free list, and flushes on a ticker.
+//
+// Every frame handed to a Producer is counted as encoded in the Output's
+// OutputStats before anything can happen to it; the Output counts what it
+// delivers, spools or drops, so at Close the identity of OutputStats holds.
 type Queue struct {
-	out   BatchWriter
+	out   Output
 	cfg   QueueConfig
 	full  chan batch
 	free  chan []byte
 	epoch atomic.Uint64 // bumped every FlushInterval; producers hand over partial batches when it moves
 	done  chan error
 	stats QueueStats
+	beat  atomic.Int64 // wall clock of the writer's last turn, ns (Heartbeat)
 }
 
-// QueueStats are a Queue's counters, safe from any goroutine.
+// QueueStats are a Queue's own counters, safe from any goroutine. Frame
+// accounting (delivered, dropped by reason) is the Output's OutputStats;
+// Written and Dropped read it.
 type QueueStats struct {
-	c [numQueueCounters]atomic.Uint64
+	c   [numQueueCounters]atomic.Uint64
+	out *OutputStats
 }
 
 const (
 	qcFramesIn = iota
-	qcFramesWritten
 	qcFramesDroppedFull
 	qcBatchesDropped
 	qcFramesDroppedTooLarge
-	qcFramesWriteFailed
 	qcWriteErrors
 	qcFlushErrors
 	numQueueCounters
 )
 
 var queueCounterNames = [numQueueCounters]string{
-	"queue_frames_in", "queue_frames_written", "queue_frames_dropped_full",
+	"queue_frames_in", "queue_frames_dropped_full",
 	"queue_batches_dropped", "queue_frames_dropped_too_large",
-	"queue_frames_write_failed", "queue_write_errors", "queue_flush_errors",
+	"queue_write_errors", "queue_flush_errors",
+}
+
+var queueCounterKinds = [numQueueCounters]stat.Kind{
+	stat.Activity, stat.Drop, stat.Drop, stat.Drop, stat.Error, stat.Error,
 }
 
 // Each calls fn for every counter with its stable name.
@@ -79,18 +97,28 @@ func (s *QueueStats) Each(fn func(name string, v uint64)) {
 	}
 }
 
-// Dropped is the number of frames lost in the queue (full channel, no free
-// buffer, too large, or a failed write).
-func (s *QueueStats) Dropped() uint64 {
-	return s.c[qcFramesDroppedFull].Load() + s.c[qcFramesDroppedTooLarge].Load() + s.c[qcFramesWriteFailed].Load()
+// EachKind calls fn for every counter with its stable name and kind.
+func (s *QueueStats) EachKind(fn func(name string, k stat.Kind, v uint64)) {
+	for i := range s.c {
+		fn(queueCounterNames[i], queueCounterKinds[i], s.c[i].Load())
+	}
 }
 
-// Written is the number of frames handed to the BatchWriter without error.
-func (s *QueueStats) Written() uint64 { return s.c[qcFramesWritten].Load() }
+// Dropped is the number of frames the output lost, for any reason (its
+// OutputStats.Dropped).
+func (s *QueueStats) Dropped() uint64 { return s.out.Dropped() }
+
+// Written is the number of frames the output delivered.
+func (s *QueueStats) Written() uint64 { return s.out.Delivered() }
 
 // NewQueue allocates the batch buffers and starts the writer goroutine on
-// out.
+// out. An out that is not an Output (a bare BatchWriter) is wrapped with
+// Counted, which counts a failed batch as write_error.
 func NewQueue(out BatchWriter, cfg QueueConfig) *Queue {
+	o, ok := out.(Output)
+	if !ok {
+		o = Counted(out)
+	}
 	if cfg.BatchSize < 2*(MaxFrameLen+4) {
 		if cfg.BatchSize == 0 {
 			cfg.BatchSize = DefaultBatchSize
@@ -105,13 +133,14 @@ func NewQueue(out BatchWriter, cfg QueueConfig) *Queue {
 		cfg.FlushInterval = DefaultFlushInterval
 	}
 	q := &Queue{
-		out:  out,
+		out:  o,
 		cfg:  cfg,
 		full: make(chan batch, cfg.Batches),
 		// Room for every buffer that can exist: Batches queued, one in
 		// the writer, one per producer (at most 1024 workers).
-		free: make(chan []byte, cfg.Batches+1+1024),
-		done: make(chan error, 1),
+		free:  make(chan []byte, cfg.Batches+1+1024),
+		done:  make(chan error, 1),
+		stats: QueueStats{out: o.Stats()},
 	}
 	// With Batches+1 buffers beyond the producers' own, a producer whose
 	// send succeeded always finds a free buffer (Batches in the channel,
@@ -119,6 +148,7 @@ func NewQueue(out BatchWriter, cfg QueueConfig) *Queue {
 	for i := 0; i < cfg.Batches+1; i++ {
 		q.free <- make([]byte, 0, cfg.BatchSize)
 	}
+	q.beat.Store(time.Now().UnixNano())
 	go q.run()
 	return q
 }
@@ -133,14 +163,15 @@ func (q *Queue) run() {
 				q.done <- q.out.Close()
 				return
 			}
+			// The Output counts the batch's frames itself (delivered,
+			// spooled or dropped); the error is only counted here.
 			if err := q.out.WriteBatch(b.buf); err != nil {
 				q.stats.c[qcWriteErrors].Add(1)
-				q.stats.c[qcFramesWriteFailed].Add(b.frames)
-			} else {
-				q.stats.c[qcFramesWritten].Add(b.frames)
 			}
 			q.free <- b.buf[:0]
+			q.beat.Store(time.Now().UnixNano())
 		case <-t.C:
+			q.beat.Store(time.Now().UnixNano())
 			q.epoch.Add(1)
 			if err := q.out.Flush(); err != nil {
 				q.stats.c[qcFlushErrors].Add(1)
@@ -165,30 +196,38 @@ func (q *Queue) Producer() *Producer {
 }
 
 // WriteFrame appends b (with its Frame Streams length) to the producer's
-// batch; it never blocks. A nil error does not mean the frame will be
-// written: drops are counted in QueueStats. b is not kept.
+// batch; it never blocks unless the Queue was made with Block. A nil error
+// does not mean the frame will be delivered: what the queue drops is counted
+// as queue_full in the output's OutputStats, and delivery is the output's
+// own count. b is not kept.
 func (p *Producer) WriteFrame(b []byte) error {
 	q := p.q
-	if len(b) == 0 {
+	if len(b) == 0 || len(b) > MaxFrameLen {
 		q.stats.c[qcFramesIn].Add(1)
 		q.stats.c[qcFramesDroppedTooLarge].Add(1)
-		return ErrEmptyFrame
-	}
-	if len(b) > MaxFrameLen {
-		q.stats.c[qcFramesIn].Add(1)
-		q.stats.c[qcFramesDroppedTooLarge].Add(1)
+		q.stats.out.AddEncoded(1)
+		q.stats.out.AddDropped(DropTooLarge, 1)
+		if len(b) == 0 {
+			return ErrEmptyFrame
+		}
 		return ErrFrameTooLarge
 	}
 	if p.buf != nil && len(p.buf)+4+len(b) > cap(p.buf) {
 		p.handOver()
 	}
 	if p.buf == nil {
-		select {
-		case p.buf = <-q.free:
-		default:
-			q.stats.c[qcFramesIn].Add(1)
-			q.stats.c[qcFramesDroppedFull].Add(1)
-			return nil
+		if q.cfg.Block {
+			p.buf = <-q.free
+		} else {
+			select {
+			case p.buf = <-q.free:
+			default:
+				q.stats.c[qcFramesIn].Add(1)
+				q.stats.c[qcFramesDroppedFull].Add(1)
+				q.stats.out.AddEncoded(1)
+				q.stats.out.AddDropped(DropQueueFull, 1)
+				return nil
+			}
 		}
 	}
 	p.buf = binary.BigEndian.AppendUint32(p.buf, uint32(len(b)))
@@ -201,25 +240,35 @@ func (p *Producer) WriteFrame(b []byte) error {
 	return nil
 }
 
-// handOver sends the batch without blocking. On success the producer is left
-// without a buffer (the next frame takes one from the free list); when the
-// channel is full the batch is dropped and its buffer reused.
+// handOver sends the batch, without blocking unless the Queue blocks. On
+// success the producer is left without a buffer (the next frame takes one
+// from the free list); when the channel is full the batch is dropped and its
+// buffer reused.
 func (p *Producer) handOver() {
 	if p.frames == 0 {
 		return
 	}
 	// Counted per batch, not per frame: a locked add per frame would be
-	// a tenth of the producer's cost.
+	// a tenth of the producer's cost. Encoded before the send, so the
+	// writer never delivers frames not yet counted as encoded.
 	p.q.stats.c[qcFramesIn].Add(p.frames)
+	p.q.stats.out.AddEncoded(p.frames)
+	b := batch{buf: p.buf, frames: p.frames}
+	p.frames = 0
+	if p.q.cfg.Block {
+		p.q.full <- b
+		p.buf = nil
+		return
+	}
 	select {
-	case p.q.full <- batch{buf: p.buf, frames: p.frames}:
+	case p.q.full <- b:
 		p.buf = nil
 	default:
-		p.q.stats.c[qcFramesDroppedFull].Add(p.frames)
+		p.q.stats.c[qcFramesDroppedFull].Add(b.frames)
 		p.q.stats.c[qcBatchesDropped].Add(1)
+		p.q.stats.out.AddDropped(DropQueueFull, b.frames)
 		p.buf = p.buf[:0]
 	}
-	p.frames = 0
 }
 
 // Flush hands the partial batch to the writer without blocking. Call it when
@@ -228,6 +277,9 @@ func (p *Producer) Flush() { p.handOver() }
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() *QueueStats { return &q.stats }
+
+// Output returns the output the queue writes to.
+func (q *Queue) Output() Output { return q.out }
 
 // Close writes every queued batch, closes the BatchWriter and returns its
 // error. Every producer must have flushed and stopped: a WriteFrame after

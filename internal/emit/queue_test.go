@@ -64,6 +64,41 @@ func TestQueueDropsUnderBlockedConsumer(t *testing.T) {
 	if !w.closed || w.data.Len() != 6*(4+MaxFrameLen) {
 		t.Fatalf("writer got %d bytes, closed %v", w.data.Len(), w.closed)
 	}
+	// Every frame handed over is accounted for, exactly.
+	os := q.Output().Stats()
+	if os.Encoded() != 11 || os.Delivered() != 6 || os.DroppedBy(DropQueueFull) != 5 || os.Dropped() != 5 {
+		t.Fatalf("encoded %d delivered %d queue_full %d dropped %d, want 11 6 5 5",
+			os.Encoded(), os.Delivered(), os.DroppedBy(DropQueueFull), os.Dropped())
+	}
+}
+
+// TestBlockingQueueLosesNothing is file input behind a stuck writer: the
+// producer waits instead of dropping, and every frame arrives.
+func TestBlockingQueueLosesNothing(t *testing.T) {
+	frame := bytes.Repeat([]byte{0xcd}, MaxFrameLen)
+	w := &blockingBatchWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	q := NewQueue(w, QueueConfig{BatchSize: 1, Batches: 2, FlushInterval: 1 << 62, Block: true})
+	p := q.Producer()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			if err := p.WriteFrame(frame); err != nil {
+				t.Error(err)
+			}
+		}
+		p.Flush()
+	}()
+	<-w.entered
+	close(w.release)
+	<-done
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := q.Output().Stats()
+	if st.Encoded() != 20 || st.Delivered() != 20 || st.Dropped() != 0 || w.data.Len() != 20*(4+MaxFrameLen) {
+		t.Fatalf("encoded %d delivered %d dropped %d bytes %d", st.Encoded(), st.Delivered(), st.Dropped(), w.data.Len())
+	}
 }
 
 func TestQueueToFile(t *testing.T) {
@@ -123,8 +158,9 @@ func TestQueueCountsWriteErrors(t *testing.T) {
 	if err := q.Close(); !errors.Is(err, errBoom) {
 		t.Fatalf("Close = %v", err)
 	}
-	if got := q.Stats().c[qcFramesWriteFailed].Load(); got != 5 {
-		t.Fatalf("write-failed frames %d, want 5", got)
+	st := q.Output().Stats()
+	if got := st.DroppedBy(DropWriteError); got != 5 || st.Encoded() != 5 || st.Delivered() != 0 {
+		t.Fatalf("encoded %d delivered %d write_error %d, want 5, 0, 5", st.Encoded(), st.Delivered(), got)
 	}
 }
 

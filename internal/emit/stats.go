@@ -1,6 +1,10 @@
 package emit
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
+)
 
 // Pipeline counters, indexed by the enum below; names in pipeCounterNames.
 const (
@@ -14,7 +18,7 @@ const (
 	cntUnansweredFlush          // queries still pending at end of input
 	cntResponseNoQuery          // responses whose query was not seen
 	cntDuplicateQuery           // a query with the key of one already pending
-	cntFramesWritten            // frames accepted by the FrameWriter
+	cntFramesEncoded            // frames built and handed to the outputs (what each delivers or drops is in its OutputStats)
 	cntDropTooLarge             // frames over MaxFrameLen, dropped
 	cntOutputErrors             // FrameWriter errors (the frame is lost)
 	cntXFRContinued             // later messages of a zone transfer answer, paired with its query
@@ -25,8 +29,27 @@ const (
 var pipeCounterNames = [numPipeCounters]string{
 	"dns_messages", "not_monitored", "both_servers", "malformed_emitted",
 	"pairs_matched", "unanswered_expired", "unanswered_evicted", "unanswered_at_end",
-	"responses_without_query", "duplicate_queries", "frames_written",
+	"responses_without_query", "duplicate_queries", "frames_encoded",
 	"frames_dropped_too_large", "output_errors", "xfr_messages_paired", "xfr_evicted",
+}
+
+// pipeCounterKinds says which counters are activity, drops or errors.
+var pipeCounterKinds = [numPipeCounters]stat.Kind{
+	cntMessages:          stat.Activity,
+	cntNotMonitored:      stat.Drop,
+	cntBothServers:       stat.Activity,
+	cntMalformed:         stat.Error,
+	cntMatched:           stat.Activity,
+	cntUnansweredExpired: stat.Activity, // a query without answer is traffic, not a loss
+	cntUnansweredEvicted: stat.Drop,
+	cntUnansweredFlush:   stat.Activity,
+	cntResponseNoQuery:   stat.Activity,
+	cntDuplicateQuery:    stat.Error,
+	cntFramesEncoded:     stat.Activity,
+	cntDropTooLarge:      stat.Drop,
+	cntOutputErrors:      stat.Error,
+	cntXFRContinued:      stat.Activity,
+	cntXFREvicted:        stat.Drop,
 }
 
 // counts are a Pipeline's counters as its goroutine keeps them: plain
@@ -54,6 +77,14 @@ func (s *Stats) Each(fn func(name string, v uint64)) {
 	}
 }
 
+// EachKind calls fn for every counter with its stable name and kind, in
+// the order of Each.
+func (s *Stats) EachKind(fn func(name string, k stat.Kind, v uint64)) {
+	for i := range s.c {
+		fn(pipeCounterNames[i], pipeCounterKinds[i], s.c[i].Load())
+	}
+}
+
 // EachType calls fn for every dnstap message type with the number of frames
 // of that type built (both views count when both ends are monitored).
 func (s *Stats) EachType(fn func(t MessageType, v uint64)) {
@@ -78,8 +109,9 @@ func (s *Stats) Unanswered() uint64 {
 // Matched is the number of query/response pairs found.
 func (s *Stats) Matched() uint64 { return s.c[cntMatched].Load() }
 
-// FramesWritten is the number of frames the FrameWriter accepted.
-func (s *Stats) FramesWritten() uint64 { return s.c[cntFramesWritten].Load() }
+// FramesEncoded is the number of frames built and handed to the
+// FrameWriter. Whether each output delivered them is in its OutputStats.
+func (s *Stats) FramesEncoded() uint64 { return s.c[cntFramesEncoded].Load() }
 
 // Add adds every counter of o into s, for summing per-worker pipelines. s
 // must not be in use by a Pipeline.

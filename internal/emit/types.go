@@ -104,7 +104,7 @@ type ServerSpec struct {
 	// Identity, when not empty, replaces Config.Identity in the frames of
 	// this server's view, so that a collector fed by one sensor watching
 	// several servers tells them apart as if each wrote its own dnstap.
-	Identity []byte
+	Identity string
 }
 
 // Config is the emit side's configuration. The zero value of each limit

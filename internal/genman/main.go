@@ -49,7 +49,7 @@ func buildDate() string {
 // optionRE matches the first line of an option in Go's flag.PrintDefaults:
 // "  -name", "  -name arg" or, for a boolean with a short usage,
 // "  -j\tusage".
-var optionRE = regexp.MustCompile(`^  -([a-z0-9-]+)(?: ([a-z:]+))?(?:\t(.*))?$`)
+var optionRE = regexp.MustCompile(`^  -([a-z0-9-]+)(?: ([^\t]+))?(?:\t(.*))?$`)
 
 func render(help, version, date string) (string, error) {
 	usageLines, options, ok := strings.Cut(help, "\noptions:\n")
@@ -60,13 +60,17 @@ func render(help, version, date string) (string, error) {
 	fmt.Fprintf(&b, ".TH DNSTAP-SENSOR 1 %q %q \"User Commands\"\n", date, "dnstap-sensor "+version)
 	b.WriteString(".SH NAME\ndnstap-sensor \\- passive DNS sensor writing dnstap\n")
 	b.WriteString(".SH SYNOPSIS\n")
+	b.WriteString(".nf\n")
 	for _, line := range strings.Split(usageLines, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "sensor") {
-			continue
+		switch trimmed := strings.TrimSpace(line); {
+		case trimmed == "" || trimmed == "usage:":
+		case strings.HasPrefix(trimmed, "sensor"):
+			b.WriteString(escape("dnstap-"+trimmed) + "\n")
+		default: // a continuation, indented under its command
+			b.WriteString("    " + escape(trimmed) + "\n")
 		}
-		b.WriteString(".nf\n" + escape("dnstap-"+line) + "\n.fi\n")
 	}
+	b.WriteString(".fi\n")
 	b.WriteString(`.SH DESCRIPTION
 dnstap-sensor captures DNS traffic from a mirror (SPAN) port, a tap or a
 capture file, rebuilds every DNS message over UDP and TCP (IP fragments, TCP

@@ -4,15 +4,16 @@ import (
 	"math"
 	"net/netip"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // DecodeCounter indexes Stats.Decode.
 type DecodeCounter int
 
 // Decode counters. Every frame that does not end as a DNS message is counted
-// under exactly one of them (fragments held for reassembly and TCP segments
-// handed to the stream reassembler are counted by Stats.Frag and Stats.TCP).
+// under exactly one of them (fragments held for reassembly, TCP segments
+// handed to the stream reassembler and copies removed by the dedup stage are
+// counted by Stats.Frag, Stats.TCP and Stats.Dedup).
 const (
 	DecodeFrames            DecodeCounter = iota // frames handed in
 	DecodeMessagesUDP                            // DNS messages over UDP handed to the Sink
@@ -35,9 +36,11 @@ const (
 	DecodeUDPBadHeader                           // UDP length below 8 or above the IP payload of a whole frame
 	DecodeTCPBadHeader                           // TCP data offset below 5 or past the segment
 	DecodeTunnelDepth                            // encapsulations nested deeper than maxEncapDepth
-	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE header malformed or too short
-	DecodeTunnelUnsupported                      // GRE version 1 (PPTP), GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
+	DecodeTunnelBadHeader                        // GRE/ERSPAN/VXLAN/GENEVE/GTP-U header malformed or too short
+	DecodeTunnelUnsupported                      // GRE routing, ERSPAN frame types other than Ethernet/IP, unknown GRE/GENEVE protocol
 	DecodeFragNested                             // a fragment inside a reassembled datagram (copied aside and reassembled; counted because it is rare and suspicious)
+	DecodeWiFiProtected                          // 802.11 data frame with the Protected bit: encrypted, nothing to decode
+	DecodeWiFiUnsupported                        // 802.11 MSDU fragment or A-MSDU: not reassembled
 	numDecodeCounters
 )
 
@@ -66,6 +69,8 @@ var decodeCounterNames = [numDecodeCounters]string{
 	DecodeTunnelBadHeader:   "tunnel_bad_header",
 	DecodeTunnelUnsupported: "tunnel_unsupported",
 	DecodeFragNested:        "frag_nested",
+	DecodeWiFiProtected:     "wifi_protected",
+	DecodeWiFiUnsupported:   "wifi_unsupported",
 }
 
 // Decoding bounds. Each bounds the work one frame can cause; what exceeds it
@@ -108,6 +113,7 @@ type Assembler struct {
 	stats Stats
 	frag  *defragmenter
 	tcp   *tcpReassembler
+	dedup *deduper // nil when Config.DedupWindow is 0
 
 	// Per-frame state, set by HandleFrame.
 	ts      int64  // capture time of the frame being decoded
@@ -121,6 +127,8 @@ type Assembler struct {
 	msg     Message    // reused for every message handed to the Sink
 	seg     tcpSegment // reused for every TCP segment
 	fragBuf []byte     // scratch for fragments found inside reassembled datagrams
+
+	steer *Steerer // set only in a Steerer's own Assembler: decoding stops at the outermost IP header
 }
 
 // NewAssembler returns an Assembler that hands every message to sink.
@@ -128,12 +136,15 @@ func NewAssembler(cfg Config, sink Sink) *Assembler {
 	a := &Assembler{cfg: cfg, sink: sink}
 	a.frag = newDefragmenter(cfg, &a.stats)
 	a.tcp = newTCPReassembler(cfg, &a.stats, a.deliverTCP)
+	if cfg.DedupWindow > 0 {
+		a.dedup = newDeduper(int64(cfg.DedupWindow), cfg.DedupEntries, &a.stats)
+	}
 	return a
 }
 
 // HandleFrame decodes one frame and hands any message it completes to the
 // Sink before returning. f.Data may be reused by the caller afterwards.
-func (a *Assembler) HandleFrame(f *capture.Frame) {
+func (a *Assembler) HandleFrame(f *packet.Frame) {
 	a.stats.Decode[DecodeFrames].Inc()
 	a.ts = f.Timestamp
 	a.vlan = f.VLAN
@@ -174,19 +185,24 @@ func (a *Assembler) short(bad DecodeCounter) {
 	a.count(bad)
 }
 
-// deliverUDP parses and hands on one UDP DNS message. payload aliases the
-// frame or the defragmenter's buffer.
-func (a *Assembler) deliverUDP(src, dst netip.AddrPort, payload []byte) {
+// deliver parses one DNS message carried over tr, captured at ts, and hands
+// it to the Sink. msg aliases the frame, the defragmenter's buffer or a TCP
+// stream buffer, and is not kept after the call.
+func (a *Assembler) deliver(src, dst netip.AddrPort, msg []byte, tr Transport, ts int64) {
 	m := &a.msg
-	if !parseDNS(payload, &m.DNS) {
+	if !parseDNS(msg, &m.DNS) {
 		a.count(DecodeNotDNS)
 		return
 	}
 	m.Src, m.Dst = src, dst
-	m.Transport = TransportUDP
-	m.Timestamp = a.ts
-	m.Payload = payload
-	a.count(DecodeMessagesUDP)
+	m.Transport = tr
+	m.Timestamp = ts
+	m.Payload = msg
+	if tr == TransportTCP {
+		a.count(DecodeMessagesTCP)
+	} else {
+		a.count(DecodeMessagesUDP)
+	}
 	if m.DNS.Malformed {
 		a.count(DecodeDNSMalformed)
 	}
@@ -197,20 +213,5 @@ func (a *Assembler) deliverUDP(src, dst netip.AddrPort, payload []byte) {
 
 // deliverTCP is the TCP reassembler's deliverFunc.
 func (a *Assembler) deliverTCP(src, dst netip.AddrPort, msg []byte, ts int64) {
-	m := &a.msg
-	if !parseDNS(msg, &m.DNS) {
-		a.count(DecodeNotDNS)
-		return
-	}
-	m.Src, m.Dst = src, dst
-	m.Transport = TransportTCP
-	m.Timestamp = ts
-	m.Payload = msg
-	a.count(DecodeMessagesTCP)
-	if m.DNS.Malformed {
-		a.count(DecodeDNSMalformed)
-	}
-	a.sink.HandleMessage(m)
-	m.Payload = nil
-	m.DNS.Question = nil
+	a.deliver(src, dst, msg, TransportTCP, ts)
 }

@@ -3,12 +3,12 @@ package reassembly
 import (
 	"testing"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // benchFrames are UDP DNS frames as a resolver's mirror port carries them:
 // a query and its answer, over IPv4 and over IPv6, Ethernet framed.
-func benchFrames(tb testing.TB) map[string][]capture.Frame {
+func benchFrames(tb testing.TB) map[string][]packet.Frame {
 	tb.Helper()
 	find := func(cases []decodeCase, name string) []byte {
 		for _, tc := range cases {
@@ -19,10 +19,10 @@ func benchFrames(tb testing.TB) map[string][]capture.Frame {
 		tb.Fatalf("no case %q", name)
 		return nil
 	}
-	mk := func(b []byte) capture.Frame {
-		return capture.Frame{Data: b, Timestamp: 1_700_000_000e9, WireLen: len(b), LinkType: capture.LinkTypeEthernet}
+	mk := func(b []byte) packet.Frame {
+		return packet.Frame{Data: b, Timestamp: 1_700_000_000e9, WireLen: len(b), LinkType: packet.LinkTypeEthernet}
 	}
-	return map[string][]capture.Frame{
+	return map[string][]packet.Frame{
 		"IPv4": {mk(find(linkCases, "ethernet ipv4 udp query")), mk(find(linkCases, "ethernet ipv4 udp response"))},
 		"IPv6": {mk(find(linkCases, "ethernet ipv6 udp query")), mk(find(linkCases, "ethernet ipv6 udp response"))},
 		"VLAN": {mk(find(linkCases, "802.1Q vlan 11"))},
@@ -32,13 +32,13 @@ func benchFrames(tb testing.TB) map[string][]capture.Frame {
 // TestHandleFrameAllocs proves the UDP path allocates nothing, tunnels and
 // failures included.
 func TestHandleFrameAllocs(t *testing.T) {
-	var frames []capture.Frame
+	var frames []packet.Frame
 	for _, fs := range benchFrames(t) {
 		frames = append(frames, fs...)
 	}
-	for _, cases := range [][]decodeCase{linkCases, ipCases, tunnelCases} {
+	for _, cases := range [][]decodeCase{linkCases, ipCases, tunnelCases, pppCases, gtpCases, wifiCases, fddiCases, nflogCases, pktapCases} {
 		for _, tc := range cases {
-			frames = append(frames, capture.Frame{Data: mustHex(t, tc.frame), Timestamp: 1_700_000_000e9, WireLen: len(mustHex(t, tc.frame)), LinkType: tc.link})
+			frames = append(frames, packet.Frame{Data: mustHex(t, tc.frame), Timestamp: 1_700_000_000e9, WireLen: len(mustHex(t, tc.frame)), LinkType: tc.link})
 		}
 	}
 	a := NewAssembler(DefaultConfig(), &nopSink{})

@@ -17,6 +17,10 @@ type Config struct {
 	MaxFragmentSets  int           // datagrams being reassembled at once
 	MaxFragmentBytes int           // bytes held across all datagrams being reassembled
 	FragmentTimeout  time.Duration // a datagram not completed within this (capture time) is dropped (RFC 791 suggests 15 s, RFC 8200 60 s)
+
+	// Duplicate removal (SPAN copies); off when DedupWindow is 0.
+	DedupWindow  time.Duration // a packet whose identity was first seen at most this long ago (capture time) is dropped
+	DedupEntries int           // identities held; 0 means DefaultDedupEntries. The oldest of a full bucket is evicted
 }
 
 // DefaultConfig returns limits that hold a busy resolver's DNS traffic in a

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // decodeCase is one crafted frame and what decoding it must produce: a
@@ -14,7 +14,7 @@ import (
 // set), or exactly one count of counter.
 type decodeCase struct {
 	name      string
-	link      capture.LinkType
+	link      packet.LinkType
 	frame     string // hex; see mustHex
 	wireLen   int    // Frame.WireLen; 0 means len(frame)
 	frameVLAN uint16 // Frame.VLAN, as AF_PACKET reports a stripped tag
@@ -56,7 +56,7 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			data := mustHex(t, tc.frame)
-			f := capture.Frame{Data: data, Timestamp: 1_700_000_000_123_456_789, WireLen: len(data), LinkType: tc.link, VLAN: tc.frameVLAN}
+			f := packet.Frame{Data: data, Timestamp: 1_700_000_000_123_456_789, WireLen: len(data), LinkType: tc.link, VLAN: tc.frameVLAN}
 			if tc.wireLen != 0 {
 				f.WireLen = tc.wireLen
 			}

@@ -1,6 +1,10 @@
 package reassembly
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/bounded"
+)
 
 // FragCounter indexes Stats.Frag.
 type FragCounter int
@@ -50,6 +54,22 @@ type fragKey struct {
 	vlan     uint16
 }
 
+// fragWords is a fragKey as plain words, the form the set table hashes
+// and compares: addresses in their 16-byte form, and in marks what that
+// form loses (the families). Zones are not kept; addresses decoded from a
+// frame have none.
+type fragWords struct {
+	sh, sl, dh, dl uint64
+	marks          uint64 // id<<32 | vlan<<16 | proto<<8 | family(dst)<<2 | family(src)
+}
+
+func (k *fragKey) words(w *fragWords) {
+	var fs, fd uint64
+	w.sh, w.sl, fs = addrWords(k.src)
+	w.dh, w.dl, fd = addrWords(k.dst)
+	w.marks = uint64(k.id)<<32 | uint64(k.vlan)<<16 | uint64(k.proto)<<8 | fd<<2 | fs
+}
+
 const (
 	// maxDatagramPayload bounds offset+length of any fragment: the IPv4
 	// total length and the IPv6 payload length are 16-bit fields, so
@@ -84,20 +104,17 @@ const (
 // fragRange is one fragment's place in the datagram payload, [off, end).
 type fragRange struct{ off, end int32 }
 
-// fragSet is one datagram in progress. Slots live in defragmenter.sets and
-// are linked, oldest first, by prev/next (indices, -1 for none).
+// fragSet is one datagram in progress: the value of a slot of
+// defragmenter.sets, whose Time is the capture time of the first fragment
+// (RFC 791/8200 time out from it; later fragments do not Touch it).
 type fragSet struct {
-	key     fragKey
-	created int64 // capture time of the first fragment: RFC 791/8200 time out from it
-	prev    int32
-	next    int32
-	total   int32 // payload length once the last fragment is seen, else -1
-	dead    bool  // dropped (overlap, bad length): swallow its fragments until timeout
-	nfrag   int32
-	nchunk  int32
-	maxEnd  int32                     // furthest byte held
-	frags   [maxFragsPerSet]fragRange // sorted by off
-	chunks  [maxSetChunks]int32       // chunk index+1 holding [i*1K, (i+1)*1K); 0 when absent
+	total  int32 // payload length once the last fragment is seen, else -1
+	dead   bool  // dropped (overlap, bad length): swallow its fragments until timeout
+	nfrag  int32
+	nchunk int32
+	maxEnd int32                     // furthest byte held
+	frags  [maxFragsPerSet]fragRange // sorted by off
+	chunks [maxSetChunks]int32       // chunk index+1 holding [i*1K, (i+1)*1K); 0 when absent
 }
 
 // defragmenter reassembles IPv4 and IPv6 fragments, driven by capture time
@@ -113,15 +130,8 @@ type fragSet struct {
 // re-fragmented) are accepted; overlaps whose bytes differ drop the
 // datagram like IPv6.
 type defragmenter struct {
-	stats   *Stats
-	timeout int64 // ns
-	maxSets int
-
-	index map[fragKey]int32
-	sets  []fragSet // grows up to maxSets, then slots are reused
-	free  []int32   // unused slots
-	head  int32     // oldest set
-	tail  int32     // newest set
+	stats *Stats
+	sets  bounded.Table[fragWords, fragSet] // oldest first
 
 	chunkBlocks [][]byte // each fragBlockChunks*fragChunkSize bytes
 	freeChunks  []int32  // chunk indices not in use
@@ -137,17 +147,13 @@ func newDefragmenter(cfg Config, stats *Stats) *defragmenter {
 		maxSets = 1
 	}
 	maxChunks := cfg.MaxFragmentBytes / fragChunkSize
-	return &defragmenter{
+	d := &defragmenter{
 		stats:      stats,
-		timeout:    int64(cfg.FragmentTimeout),
-		maxSets:    maxSets,
-		index:      make(map[fragKey]int32, maxSets),
-		free:       make([]int32, 0, maxSets),
-		head:       -1,
-		tail:       -1,
 		freeChunks: make([]int32, 0, maxChunks),
 		maxChunks:  maxChunks,
 	}
+	d.sets.Init(maxSets, int64(cfg.FragmentTimeout))
+	return d
 }
 
 // heldBytes is the memory pinned by fragments in progress, in whole chunks;
@@ -156,7 +162,7 @@ func (d *defragmenter) heldBytes() int { return d.usedChunks * fragChunkSize }
 
 // inProgress is the number of datagrams held, dropped ones awaiting their
 // timeout included; it never exceeds MaxFragmentSets.
-func (d *defragmenter) inProgress() int { return len(d.index) }
+func (d *defragmenter) inProgress() int { return d.sets.Len() }
 
 // add takes one fragment: offset is its byte offset in the datagram's
 // payload, more its more-fragments flag, payload the bytes after the IP
@@ -177,7 +183,9 @@ func (d *defragmenter) add(k fragKey, offset int, more bool, payload []byte, now
 		return payload, true
 	case offset < 0 || end > maxDatagramPayload:
 		d.stats.Frag[FragTooBig].Inc()
-		if i, ok := d.index[k]; ok {
+		var w fragWords
+		k.words(&w)
+		if i := d.sets.Find(&w, d.sets.Hash(&w)); i != bounded.None {
 			d.kill(i)
 		}
 		return nil, false
@@ -198,11 +206,14 @@ func (d *defragmenter) add(k fragKey, offset int, more bool, payload []byte, now
 		return nil, false
 	}
 
-	i, ok := d.index[k]
-	if !ok {
-		i = d.newSet(k, now)
+	var w fragWords
+	k.words(&w)
+	h := d.sets.Hash(&w)
+	i := d.sets.Find(&w, h)
+	if i == bounded.None {
+		i = d.newSet(&w, h, now)
 	}
-	s := &d.sets[i]
+	s := &d.sets.At(i).Val
 	if s.dead {
 		d.stats.Frag[FragAfterDrop].Inc()
 		return nil, false
@@ -289,61 +300,38 @@ func minFirstFragment(proto uint8) int {
 // kept in creation order, so it stops at the first one still young: O(1)
 // when nothing expires.
 func (d *defragmenter) expire(now int64) {
-	for d.head >= 0 {
-		s := &d.sets[d.head]
-		if now-s.created <= d.timeout {
-			return
-		}
-		if !s.dead {
+	for i := d.sets.Expired(now); i != bounded.None; i = d.sets.Expired(now) {
+		if !d.sets.At(i).Val.dead {
 			d.stats.Frag[FragTimeout].Inc()
 		}
-		d.release(d.head)
+		d.release(i)
 	}
 }
 
-// newSet takes a slot for k, evicting the oldest datagram when the table is
-// full, and links it as the newest.
-func (d *defragmenter) newSet(k fragKey, now int64) int32 {
-	var i int32
-	switch {
-	case len(d.free) > 0:
-		i = d.free[len(d.free)-1]
-		d.free = d.free[:len(d.free)-1]
-	case len(d.sets) < d.maxSets:
-		d.sets = append(d.sets, fragSet{})
-		i = int32(len(d.sets) - 1)
-	default:
-		if !d.sets[d.head].dead {
+// newSet takes a slot for w, evicting the oldest datagram when the table is
+// full.
+func (d *defragmenter) newSet(w *fragWords, h uint32, now int64) int32 {
+	if d.sets.Full() {
+		o := d.sets.Oldest()
+		if !d.sets.At(o).Val.dead {
 			d.stats.Frag[FragEvictedSets].Inc()
 		}
-		i = d.head
-		d.release(i)
-		d.free = d.free[:len(d.free)-1] // release pushed i
+		d.release(o)
 	}
-	s := &d.sets[i]
-	s.key = k
-	s.created = now
+	i := d.sets.Insert(w, h, now)
+	s := &d.sets.At(i).Val
 	s.total = -1
 	s.dead = false
 	s.nfrag = 0
 	s.nchunk = 0
 	s.maxEnd = 0
-	s.next = -1
-	s.prev = d.tail
-	if d.tail >= 0 {
-		d.sets[d.tail].next = i
-	} else {
-		d.head = i
-	}
-	d.tail = i
-	d.index[k] = i
 	return i
 }
 
 // kill drops a datagram's bytes but keeps its slot, so that its remaining
 // fragments are swallowed until it times out (RFC 5722 §4).
 func (d *defragmenter) kill(i int32) {
-	s := &d.sets[i]
+	s := &d.sets.At(i).Val
 	d.freeChunksOf(s)
 	s.dead = true
 	s.nfrag = 0
@@ -351,21 +339,8 @@ func (d *defragmenter) kill(i int32) {
 
 // release frees slot i and everything it holds.
 func (d *defragmenter) release(i int32) {
-	s := &d.sets[i]
-	d.freeChunksOf(s)
-	if s.prev >= 0 {
-		d.sets[s.prev].next = s.next
-	} else {
-		d.head = s.next
-	}
-	if s.next >= 0 {
-		d.sets[s.next].prev = s.prev
-	} else {
-		d.tail = s.prev
-	}
-	delete(d.index, s.key)
-	s.key = fragKey{} // drop the netip handles
-	d.free = append(d.free, i)
+	d.freeChunksOf(&d.sets.At(i).Val)
+	d.sets.Remove(i)
 }
 
 func (d *defragmenter) freeChunksOf(s *fragSet) {
@@ -386,7 +361,7 @@ func (d *defragmenter) freeChunksOf(s *fragSet) {
 // other datagrams when MaxFragmentBytes would be exceeded. When even that
 // cannot make room, set i itself is dropped and reserve reports false.
 func (d *defragmenter) reserve(i int32, off, end int32) bool {
-	s := &d.sets[i]
+	s := &d.sets.At(i).Val
 	for c := off >> fragChunkShift; c <= (end-1)>>fragChunkShift; c++ {
 		if s.chunks[c] != 0 {
 			continue
@@ -407,11 +382,11 @@ func (d *defragmenter) reserve(i int32, off, end int32) bool {
 // keep while the byte cap is reached.
 func (d *defragmenter) takeChunk(keep int32) (int32, bool) {
 	for d.usedChunks >= d.maxChunks {
-		v := d.head
-		for v >= 0 && (v == keep || d.sets[v].nchunk == 0) {
-			v = d.sets[v].next
+		v := d.sets.Oldest()
+		for v != bounded.None && (v == keep || d.sets.At(v).Val.nchunk == 0) {
+			v = d.sets.Newer(v)
 		}
-		if v < 0 {
+		if v == bounded.None {
 			return 0, false
 		}
 		d.stats.Frag[FragEvictedBytes].Inc()

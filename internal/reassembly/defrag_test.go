@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dnstap-sensor/dnstap-sensor/internal/synth"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -347,6 +348,58 @@ func TestDefragFlood(t *testing.T) {
 			}
 			runtime.KeepAlive(d)
 		})
+	}
+}
+
+// TestDefragChosenCollisions sends first fragments of datagrams whose keys
+// were chosen offline to share a few probe runs of an unseeded hash
+// (synth.MixWords over the key words). The set table must spread them as
+// it spreads any keys; with a fixed hash each fragment walks the whole run,
+// so this fails if the seed is ever removed.
+func TestDefragChosenCollisions(t *testing.T) {
+	const (
+		maxSets = 1024 // an index of 2^11
+		mask    = 1<<11 - 1
+		slots   = 16
+		n       = 800
+	)
+	var keys []fragKey
+	homes := map[uint64]bool{}
+	k := fragKeys[0]
+	for id := uint32(0); len(keys) < n; id++ {
+		k.id = id
+		var w fragWords
+		k.words(&w)
+		if h := synth.MixWords(w.sh, w.sl, w.dh, w.dl, w.marks) & mask; h < slots {
+			keys = append(keys, k)
+			homes[h] = true
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.MaxFragmentSets = maxSets
+	cfg.MaxFragmentBytes = 4 * n * fragChunkSize
+	var stats Stats
+	d := newDefragmenter(cfg, &stats)
+	fr := split(0, udpDatagram(3000), 1232, 0)
+	for _, k := range keys {
+		d.add(k, fr[0].off, true, fr[0].data, t0)
+	}
+	for _, k := range keys { // and every datagram completed
+		d.add(k, fr[1].off, true, fr[1].data, t0)
+		if _, ok := d.add(k, fr[2].off, false, fr[2].data, t0); !ok {
+			t.Fatalf("datagram %d not reassembled", k.id)
+		}
+	}
+	if got := stats.Frag[FragReassembled].Load(); got != n || d.inProgress() != 0 {
+		t.Fatalf("%d reassembled, %d in progress, want %d and 0", got, d.inProgress(), n)
+	}
+	// Measured 2.4 elements examined per fragment; unseeded, the first
+	// fragments alone walk n²/2 = 320,000.
+	probes := d.sets.Probes()
+	t.Logf("%.2f probes per fragment (%d homes unseeded)", float64(probes)/(3*n), len(homes))
+	if probes > 4*3*n {
+		t.Fatalf("%d probes for %d fragments, want at most %d: chosen keys share probe runs, the set table's hash is not seeded",
+			probes, 3*n, 4*3*n)
 	}
 }
 

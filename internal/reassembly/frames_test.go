@@ -4,7 +4,7 @@
 
 package reassembly
 
-import "github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+import "github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 
 // testQuery is "A? example.com." with ID 0x1234 and RD set.
 var testQuery = mustHexVar("123401000001000000000000076578616d706c6503636f6d0000010001")
@@ -15,7 +15,7 @@ var testResponse = mustHexVar("123481800001000100000000076578616d706c6503636f6d0
 var linkCases = []decodeCase{
 	{
 		name: "ethernet ipv4 udp query",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -28,7 +28,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet ipv6 udp response",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0035 1140 2001 0db8 0000 0000 0000
@@ -42,7 +42,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet ipv4 udp response",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0049 0001 0000 4011 8e30 c633 6435 c000
@@ -55,7 +55,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet ipv6 udp query",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0025 1140 2001 0db8 0000 0000 0000
@@ -68,7 +68,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "802.1Q vlan 11",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 000b 0800 4500 0039 0001 0000 4011 8e40 c000
@@ -82,7 +82,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "802.1Q priority bits ignored",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 a00b 86dd 6000 0000 0025 1140 2001 0db8 0000
@@ -96,7 +96,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "QinQ 88a8 outer 100 inner 200",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 88a8 0064 8100 00c8 0800 4500 0049 0001 0000 4011
@@ -110,7 +110,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "QinQ 9100 outer 300",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 9100 012c 8100 00c8 86dd 6000 0000 0035 1140 2001
@@ -125,7 +125,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "triple tag",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 88a8 0001 8100 0002 8100 0003 0800 4500 0039 0001
@@ -139,7 +139,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "nine tags exceed the bound",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 0001 8100 0002 8100 0003 8100 0004 8100 0005
@@ -152,7 +152,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "kernel-reported vlan wins over tag",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 000b 0800 4500 0039 0001 0000 4011 8e40 c000
@@ -167,7 +167,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "vlan tag cut short",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// [|vlan]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 00
@@ -176,7 +176,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS two labels ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 16, tc 0, ttl 64) (label 17, tc 0, [S], ttl 64) IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8847 0001 0040 0001 1140 4500 0039 0001 0000 4011
@@ -189,7 +189,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS multicast ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 100, tc 0, [S], ttl 64) IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8848 0006 4140 6000 0000 0035 1140 2001 0db8 0000
@@ -203,7 +203,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS under vlan",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 16, tc 0, [S], ttl 64) IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 000c 8847 0001 0140 4500 0039 0001 0000 4011
@@ -217,7 +217,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS 17 labels exceed the bound",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 16, tc 0, ttl 64) (label 17, tc 0, ttl 64) (label 18, tc 0, ttl 64) (label 19, tc 0, ttl 64) (label 20, tc 0, ttl 64) (label 21, tc 0, ttl 64) (l...
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8847 0001 0040 0001 1040 0001 2040 0001 3040 0001
@@ -230,7 +230,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS pseudowire control word is not IP",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 16, tc 0, [S], ttl 64)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8847 0001 0140 0000 0000 0011 2233 4455 0066 7788
@@ -241,7 +241,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "MPLS stack without bottom",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// MPLS (label 16, tc 0, ttl 0) (invalid)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8847 0001 0000
@@ -250,7 +250,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ARP is not IP",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// ARP, Unknown Hardware (0) (len 0), Unknown Protocol (0x0000) (len 0), length 28
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0806 0000 0000 0000 0000 0000 0000 0000 0000 0000
@@ -260,7 +260,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "802.3 length field is not IP",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// 00:66:77:88:99:aa > 00:11:22:33:44:55 Null Information, send seq 0, rcv seq 0, Flags [Command], length 48
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0030 0000 0000 0000 0000 0000 0000 0000 0000 0000
@@ -270,7 +270,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet shorter than its header",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// [|ether]
 		frame: `
 			0000 0000 0000 0000 0000
@@ -279,7 +279,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet padding after ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -292,7 +292,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "ethernet trailer after ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0025 1140 2001 0db8 0000 0000 0000
@@ -305,7 +305,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll ipv4",
-		link: capture.LinkTypeLinuxSLL,
+		link: packet.LinkTypeLinuxSLL,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0000 0001 0006 0066 7788 99aa 0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a
@@ -318,7 +318,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll vlan ipv6",
-		link: capture.LinkTypeLinuxSLL,
+		link: packet.LinkTypeLinuxSLL,
 		// ethertype IPv6, IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0000 0001 0006 0066 7788 99aa 0000 8100 0015 86dd 6000 0000 0025 1140 2001 0db8
@@ -333,7 +333,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll short",
-		link: capture.LinkTypeLinuxSLL,
+		link: packet.LinkTypeLinuxSLL,
 		// [|sll]
 		frame: `
 			0000 0000 0000 0000 0000 0000 0000 00
@@ -342,7 +342,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll2 ipv6",
-		link: capture.LinkTypeLinuxSLL2,
+		link: packet.LinkTypeLinuxSLL2,
 		// ifb0 In IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			86dd 0000 0000 0002 0001 0006 0066 7788 99aa 0000 6000 0000 0035 1140 2001 0db8
@@ -356,7 +356,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll2 ipv4",
-		link: capture.LinkTypeLinuxSLL2,
+		link: packet.LinkTypeLinuxSLL2,
 		// ifb0 In IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0800 0000 0000 0002 0001 0006 0066 7788 99aa 0000 4500 0049 0001 0000 4011 8e30
@@ -369,7 +369,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linux sll2 short",
-		link: capture.LinkTypeLinuxSLL2,
+		link: packet.LinkTypeLinuxSLL2,
 		// [|sll2]
 		frame: `
 			0000 0000 0000 0000 0000 0000 0000 0000 0000 00
@@ -378,7 +378,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null little-endian AF_INET",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0200 0000 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
@@ -390,7 +390,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null big-endian AF_INET",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0000 0002 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
@@ -402,7 +402,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null AF_INET6 24 (NetBSD, OpenBSD)",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			1800 0000 6000 0000 0025 1140 2001 0db8 0000 0000 0000 0000 0000 0010 2001 0db8
@@ -415,7 +415,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null AF_INET6 28 (FreeBSD)",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			1c00 0000 6000 0000 0025 1140 2001 0db8 0000 0000 0000 0000 0000 0010 2001 0db8
@@ -428,7 +428,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null AF_INET6 30 (Darwin) big-endian",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0000 001e 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001 0db8
@@ -442,7 +442,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "null unknown family",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// OSI NLPID 0x45 unknown, length: 57
 		frame: `
 			0700 0000 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
@@ -451,8 +451,57 @@ var linkCases = []decodeCase{
 		counter: DecodeNotIP,
 	},
 	{
+		name: "null holding EtherType ipv4 big-endian",
+		link: packet.LinkTypeNull,
+		// AF Unknown (2048), length 61:
+		frame: `
+			0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
+			1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "null holding EtherType ipv6 little-endian",
+		link: packet.LinkTypeNull,
+		// AF Unknown (34525), length 97:
+		frame: `
+			dd86 0000 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001 0db8
+			0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000 0000
+			0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0 0002
+			01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "null holding EtherType vlan",
+		link: packet.LinkTypeNull,
+		// AF Unknown (33024), length 65:
+		frame: `
+			0000 8100 0009 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035
+			0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100
+			01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+		vlan:    9,
+	},
+	{
+		name: "null holding EtherType arp",
+		link: packet.LinkTypeNull,
+		// AF Unknown (2054), length 32:
+		frame: `
+			0000 0806 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000
+		`,
+		counter: DecodeNotIP,
+	},
+	{
 		name: "null short",
-		link: capture.LinkTypeNull,
+		link: packet.LinkTypeNull,
 		// [|null]
 		frame: `
 			0200
@@ -461,7 +510,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "loop AF_INET",
-		link: capture.LinkTypeLoop,
+		link: packet.LinkTypeLoop,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0000 0002 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
@@ -473,7 +522,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "loop AF_INET6",
-		link: capture.LinkTypeLoop,
+		link: packet.LinkTypeLoop,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0000 0018 6000 0000 0025 1140 2001 0db8 0000 0000 0000 0000 0000 0010 2001 0db8
@@ -486,7 +535,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "loop little-endian is not network order",
-		link: capture.LinkTypeLoop,
+		link: packet.LinkTypeLoop,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0200 0000 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519
@@ -496,7 +545,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "raw ipv4",
-		link: capture.LinkTypeRaw,
+		link: packet.LinkTypeRaw,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100
@@ -508,7 +557,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "raw ipv6",
-		link: capture.LinkTypeRaw,
+		link: packet.LinkTypeRaw,
 		// IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001 0db8 0000 0000
@@ -521,7 +570,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "raw version 5",
-		link: capture.LinkTypeRaw,
+		link: packet.LinkTypeRaw,
 		// unknown ip 5
 		frame: `
 			5000 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100
@@ -531,7 +580,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "raw empty",
-		link: capture.LinkTypeRaw,
+		link: packet.LinkTypeRaw,
 		// [Invalid header: caplen==0, len==0]
 		frame: `
 		`,
@@ -539,7 +588,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linktype ipv4",
-		link: capture.LinkTypeIPv4,
+		link: packet.LinkTypeIPv4,
 		// IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			4500 0049 0001 0000 4011 8e30 c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180
@@ -552,7 +601,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linktype ipv6",
-		link: capture.LinkTypeIPv6,
+		link: packet.LinkTypeIPv6,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			6000 0000 0025 1140 2001 0db8 0000 0000 0000 0000 0000 0010 2001 0db8 0000 0000
@@ -565,7 +614,7 @@ var linkCases = []decodeCase{
 	},
 	{
 		name: "linktype ipv4 holding ipv6",
-		link: capture.LinkTypeIPv4,
+		link: packet.LinkTypeIPv4,
 		// IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			6000 0000 0025 1140 2001 0db8 0000 0000 0000 0000 0000 0010 2001 0db8 0000 0000
@@ -579,7 +628,7 @@ var linkCases = []decodeCase{
 var ipCases = []decodeCase{
 	{
 		name: "ipv4 IHL 4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP bad-hlen 16
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4400 0035 0001 0000 4011 b9ad c000 020a c633
@@ -590,7 +639,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 options IHL 6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4600 003d 0001 0000 4011 8b3b c000 020a c633
@@ -603,7 +652,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 total length below IHL",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP bad-len 19
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0013 0001 0000 4011 8e66 c000 020a c633
@@ -614,7 +663,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 total length lies",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP truncated-ip - 100 bytes missing! 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 009d 0001 0000 4011 8ddc c000 020a c633
@@ -625,7 +674,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 cut by snaplen",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP truncated-ip - 11 bytes missing! 192.0.2.10.40000 > 198.51.100.53.53: 4660+ [|domain]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -636,7 +685,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 header cut by snaplen",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP [|ip]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a
@@ -646,7 +695,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 header too short in whole frame",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP [|ip]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -656,7 +705,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 version 6 under 0800",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6, wrong link-layer encapsulation (invalid)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 6000 0000 0025 1140 2001 0db8 0000 0000 0000
@@ -667,7 +716,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 icmp",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10 > 198.51.100.53: ICMP echo request, id 0, seq 0, length 8
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 001c 0001 0000 4001 8e6d c000 020a c633
@@ -677,7 +726,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 esp",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10 > 198.51.100.53: ESP(spi=0x00001000,seq=0x1), length 32
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0034 0001 0000 4032 8e24 c000 020a c633
@@ -688,7 +737,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv4 atomic with DF",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 4000 4011 4e40 c000 020a c633
@@ -701,7 +750,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 hop-by-hop, routing, destination options",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: HBH RT6 (len=2, type=0 [Deprecated], segleft=1, [0]2001:db8::1) DSTOPT 40000 > 53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0055 0040 2001 0db8 0000 0000 0000
@@ -716,7 +765,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 authentication header",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: AH(spi=0x00000100,seq=0x1,icv=0x000000000000000000000000): 40000 > 53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 003d 3340 2001 0db8 0000 0000 0000
@@ -730,7 +779,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 esp",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: DSTOPT ESP(spi=0x00001000,seq=0x1), length 32
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0028 3c40 2001 0db8 0000 0000 0000
@@ -741,7 +790,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 no next header",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: no next header
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0008 3b40 2001 0db8 0000 0000 0000
@@ -751,7 +800,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 seventeen destination options (ext header loop)",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT 40000...
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 00ad 3c40 2001 0db8 0000 0000 0000
@@ -767,7 +816,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 ext header longer than packet",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: [|hbhopt]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 002d 0040 2001 0db8 0000 0000 0000
@@ -779,7 +828,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 payload length zero (jumbo)",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: [|udp]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0000 1140 2001 0db8 0000 0000 0000
@@ -790,7 +839,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 payload length lies",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 truncated-ip6 - 1 bytes missing!2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0026 1140 2001 0db8 0000 0000 0000
@@ -801,7 +850,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 cut by snaplen",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 truncated-ip6 - 21 bytes missing!2001:db8::10.40000 > 2001:db8::53.53: [|domain]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0025 1140 2001 0db8 0000 0000 0000
@@ -813,7 +862,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 atomic fragment",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: frag (0|37) 40000 > 53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 002d 2c40 2001 0db8 0000 0000 0000
@@ -827,7 +876,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 fragment header cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: frag (0|18446744073709551612)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0004 2c40 2001 0db8 0000 0000 0000
@@ -837,7 +886,7 @@ var ipCases = []decodeCase{
 	},
 	{
 		name: "ipv6 icmpv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::10 > 2001:db8::53: ICMP6, echo request, id 1, seq 1, length 8
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0008 3a40 2001 0db8 0000 0000 0000
@@ -850,7 +899,7 @@ var ipCases = []decodeCase{
 var transportCases = []decodeCase{
 	{
 		name: "udp length below 8",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: truncated-udplength 7
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -861,7 +910,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp length beyond ip payload",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -872,7 +921,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp header cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: truncated-udp 4
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0018 0001 0000 4011 8e61 c000 020a c633
@@ -882,7 +931,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp length shorter than ip payload",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 003b 0001 0000 4011 8e3e c000 020a c633
@@ -895,7 +944,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp not dns port",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.5353: 4660+ A (QM)? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
@@ -906,7 +955,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp port 53 payload shorter than a header",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: domain [length 5 < 12] (invalid)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0021 0001 0000 4011 8e58 c000 020a c633
@@ -916,7 +965,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp port 53 random bytes",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 32897 NXDomain| [33925q] [|domain]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0044 0001 0000 4011 8e35 c000 020a c633
@@ -927,7 +976,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "udp port 53 cut question is malformed dns",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ [|domain]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 002a 0001 0000 4011 8e4f c000 020a c633
@@ -940,7 +989,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp segment to port 53",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: Flags [P.], seq 1000:1031, ack 0, win 65535, length 31 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0047 0001 0000 4006 8e3d c000 020a c633
@@ -956,7 +1005,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp with options over vlan ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8::53.53 > 2001:db8::10.40000: Flags [S.], seq 7, ack 1001, win 65535, options [eol], length 0
 		frame: `
 			0011 2233 4455 0066 7788 99aa 8100 0005 86dd 6000 0000 0018 0640 2001 0db8 0000
@@ -973,7 +1022,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp data offset 4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: tcp 35 [bad hdr length 16 - too short, < 20]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0047 0001 0000 4006 8e3d c000 020a c633
@@ -984,7 +1033,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp data offset past segment",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: Flags [P.] [bad hdr length 60 - too long, > 20]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0028 0001 0000 4006 8e5c c000 020a c633
@@ -994,7 +1043,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp not dns port",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.80: Flags [S], seq 1, win 65535, length 0
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0028 0001 0000 4006 8e5c c000 020a c633
@@ -1004,7 +1053,7 @@ var transportCases = []decodeCase{
 	},
 	{
 		name: "tcp header cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 192.0.2.10.40000 > 198.51.100.53.53: [|tcp]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 001e 0001 0000 4006 8e66 c000 020a c633
@@ -1017,7 +1066,7 @@ var transportCases = []decodeCase{
 var tunnelCases = []decodeCase{
 	{
 		name: "ipv4 in ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 004d 0001 0000 4004 02a8 cb00 7101 cb00
@@ -1030,7 +1079,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "ipv6 in ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0071 0001 0000 4029 025f cb00 7101 cb00
@@ -1044,7 +1093,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "ipv4 in ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8:ffff::1 > 2001:db8:ffff::2: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0049 0440 2001 0db8 ffff 0000 0000
@@ -1058,7 +1107,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 61: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0051 0001 0000 402f 0279 cb00 7101 cb00
@@ -1071,7 +1120,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre checksum key sequence ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, off 0x0, key=0x7, seq 9, length 93: IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0071 0001 0000 402f 0259 cb00 7101 cb00
@@ -1085,7 +1134,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre over ipv6 with key",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8:ffff::1 > 2001:db8:ffff::2: GREv0, key=0x1234, length 81: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 0051 2f40 2001 0db8 ffff 0000 0000
@@ -1100,7 +1149,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre transparent ethernet bridging with vlan",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 79: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0063 0001 0000 402f 0267 cb00 7101 cb00
@@ -1113,20 +1162,306 @@ var tunnelCases = []decodeCase{
 		payload: testQuery,
 	},
 	{
-		name: "gre version 1 (pptp)",
-		link: capture.LinkTypeEthernet,
-		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 1, no-payload, length 69
+		name: "pptp enhanced gre with sequence",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1, length 71: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
-			0011 2233 4455 0066 7788 99aa 0800 4500 0059 0001 0000 402f 0271 cb00 7101 cb00
-			7102 2001 880b 0010 0001 ff03 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633
+			0011 2233 4455 0066 7788 99aa 0800 4500 005b 0001 0000 402f 026f cb00 7101 cb00
+			7102 3001 880b 003b 0010 0000 0001 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp enhanced gre with sequence and ack",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 2, ack 7, length 91: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006f 0001 0000 402f 025b cb00 7101 cb00
+			7102 3081 880b 004b 0010 0000 0002 0000 0007 0021 4500 0049 0001 0000 4011 8e30
+			c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180 0001 0001 0000 0000 0765 7861
+			6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "pptp enhanced gre ipv6",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 3, length 91: IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006f 0001 0000 402f 025b cb00 7101 cb00
+			7102 3001 880b 004f 0010 0000 0003 0057 6000 0000 0025 1140 2001 0db8 0000 0000
+			0000 0000 0000 0010 2001 0db8 0000 0000 0000 0000 0000 0053 9c40 0035 0025 25b8
+			1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "[2001:db8::10]:40000",
+		dst:     "[2001:db8::53]:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp compressed address, control and protocol",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 4, length 70: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005a 0001 0000 402f 0270 cb00 7101 cb00
+			7102 3001 880b 003a 0010 0000 0004 2145 0000 3900 0100 0040 118e 40c0 0002 0ac6
+			3364 359c 4000 3500 2595 1912 3401 0000 0100 0000 0000 0007 6578 616d 706c 6503
+			636f 6d00 0001 0001
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp padding after the ppp payload",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 5, length 77: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0061 0001 0000 402f 0269 cb00 7101 cb00
+			7102 3001 880b 003b 0010 0000 0005 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 0100 0000 0000 00
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "pptp ack alone carries nothing",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, ack 9, no-payload, length 12
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0020 0001 0000 402f 02aa cb00 7101 cb00
+			7102 2081 880b 0000 0010 0000 0009
+		`,
+		counter: DecodeNotIP,
+	},
+	{
+		name: "pptp lcp is not ip",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 6, length 22: LCP, Vendor-Extension (0x00), id 0, length 10
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 002a 0001 0000 402f 02a0 cb00 7101 cb00
+			7102 3001 880b 000a 0010 0000 0006 c021 0000 0000 0000 0000
+		`,
+		counter: DecodeNotIP,
+	},
+	{
+		name: "pptp without key",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, no-payload, length 63
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0053 0001 0000 402f 0277 cb00 7101 cb00
+			7102 0001 880b 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035
+			0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100
+			01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp protocol not ppp",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 0, no-payload, length 65
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0055 0001 0000 402f 0275 cb00 7101 cb00
+			7102 2001 0800 0039 0000 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40
+			0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000
+			0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp payload length past packet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1, length 71: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005b 0001 0000 402f 026f cb00 7101 cb00
+			7102 3001 880b 003e 0010 0000 0001 0021 4500 0039 0001 0000 4011 8e40 c000 020a
+			c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65
+			0363 6f6d 0000 0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "pptp header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv1, call 16, seq 1 [|gre]
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0020 0001 0000 402f 02aa cb00 7101 cb00
+			7102 3081 880b 0000 0010 0000 0001
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "gre version 0 carrying ppp",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1 > 203.0.113.2: GREv0, key=0x5, length 67: gre-proto-0x880b
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0057 0001 0000 402f 0273 cb00 7101 cb00
+			7102 2000 880b 0000 0005 0021 4500 0039 0001 0000 4011 8e40 c000 020a c633 6435
+			9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d
+			0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "gre-in-udp ipv4",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4754: UDP, length 61
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0059 0001 0000 4011 028f cb00 7101 cb00
+			7102 c738 1292 0045 923e 0000 0800 4500 0039 0001 0000 4011 8e40 c000 020a c633
 			6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363
 			6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "gre-in-udp over ipv6 with key",
+		link: packet.LinkTypeEthernet,
+		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.4754: UDP, length 101
+		frame: `
+			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 006d 1140 2001 0db8 ffff 0000 0000
+			0000 0000 0001 2001 0db8 ffff 0000 0000 0000 0000 0002 c738 1292 006d b1c4 2000
+			86dd 0000 0003 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001
+			0db8 0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0
+			0002 01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "gre-in-udp header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4754: UDP, length 2
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 001e 0001 0000 4011 02ca cb00 7101 cb00
+			7102 c738 1292 000a ae0a 0000
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "vxlan-gpe ipv4",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005d 0001 0000 4011 028b cb00 7101 cb00
+			7102 c738 12b6 0049 6411 0c00 0001 0000 2a00 4500 0039 0001 0000 4011 8e40 c000
+			020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70
+			6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe ipv6",
+		link: packet.LinkTypeEthernet,
+		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.4790: VXLAN-GPE, flags [IP], vni 42: IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 006d 1140 2001 0db8 ffff 0000 0000
+			0000 0000 0001 2001 0db8 ffff 0000 0000 0000 0000 0002 c738 12b6 006d 227f 0c00
+			0002 0000 2a00 6000 0000 0035 1140 2001 0db8 0000 0000 0000 0000 0000 0053 2001
+			0db8 0000 0000 0000 0000 0000 0010 0035 9c40 0035 6493 1234 8180 0001 0001 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100 0001 2c00 04c0
+			0002 01
+		`,
+		src:     "[2001:db8::53]:53",
+		dst:     "[2001:db8::10]:40000",
+		payload: testResponse,
+	},
+	{
+		name: "vxlan-gpe ethernet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 007b 0001 0000 4011 026d cb00 7101 cb00
+			7102 c738 12b6 0067 e3b0 0c00 0003 0000 2a00 0011 2233 4455 0066 7788 99aa 0800
+			4500 0049 0001 0000 4011 8e30 c633 6435 c000 020a 0035 9c40 0035 d3f4 1234 8180
+			0001 0001 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01c0 0c00 0100 0100
+			0001 2c00 04c0 0002 01
+		`,
+		src:     "198.51.100.53:53",
+		dst:     "192.0.2.10:40000",
+		payload: testResponse,
+	},
+	{
+		name: "vxlan-gpe mpls",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: ERROR: unknown-next-protocol (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0075 0001 0000 4011 0273 cb00 7101 cb00
+			7102 c738 12b6 0061 04c3 0c00 0005 0000 2a00 0001 0140 6000 0000 0025 1140 2001
+			0db8 0000 0000 0000 0000 0000 0010 2001 0db8 0000 0000 0000 0000 0000 0053 9c40
+			0035 0025 25b8 1234 0100 0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000
+			0100 01
+		`,
+		src:     "[2001:db8::10]:40000",
+		dst:     "[2001:db8::53]:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe without P is ethernet",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [I], vni 42: IP0 (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 006b 0001 0000 4011 027d cb00 7101 cb00
+			7102 c738 12b6 0057 e7c2 0800 0001 0000 2a00 0011 2233 4455 0066 7788 99aa 0800
+			4500 0039 0001 0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100
+			0001 0000 0000 0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
+		`,
+		src:     "192.0.2.10:40000",
+		dst:     "198.51.100.53:53",
+		payload: testQuery,
+	},
+	{
+		name: "vxlan-gpe nsh unsupported",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: NSH, flags [none], service-path-id 0x000000, service-index 0x0 (less than two headers...
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0065 0001 0000 4011 0283 cb00 7101 cb00
+			7102 c738 12b6 0051 63fe 0c00 0004 0000 2a00 0000 0000 0000 0000 4500 0039 0001
+			0000 4011 8e40 c000 020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000
+			0000 0765 7861 6d70 6c65 0363 6f6d 0000 0100 01
 		`,
 		counter: DecodeTunnelUnsupported,
 	},
 	{
+		name: "vxlan-gpe version 1",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, flags [IP], vni 42: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 005d 0001 0000 4011 028b cb00 7101 cb00
+			7102 c738 12b6 0049 5411 1c00 0001 0000 2a00 4500 0039 0001 0000 4011 8e40 c000
+			020a c633 6435 9c40 0035 0025 9519 1234 0100 0001 0000 0000 0000 0765 7861 6d70
+			6c65 0363 6f6d 0000 0100 01
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
+		name: "vxlan-gpe header cut",
+		link: packet.LinkTypeEthernet,
+		// IP 203.0.113.1.51000 > 203.0.113.2.4790: VXLAN-GPE, (len 6 < 8) (invalid)
+		frame: `
+			0011 2233 4455 0066 7788 99aa 0800 4500 0022 0001 0000 4011 02c6 cb00 7101 cb00
+			7102 c738 12b6 000e a1dd 0c00 0001 0000
+		`,
+		counter: DecodeTunnelBadHeader,
+	},
+	{
 		name: "gre routing present",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, off 0x0, (rtaf=0x4500) [|gre]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0055 0001 0000 402f 0275 cb00 7101 cb00
@@ -1138,7 +1473,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre version 3",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv3 ERROR: unknown-version
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0051 0001 0000 402f 0279 cb00 7101 cb00
@@ -1149,7 +1484,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre unknown protocol",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 32: gre-proto-0x806
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0034 0001 0000 402f 0296 cb00 7101 cb00
@@ -1160,7 +1495,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre header cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, key=0x1 [|gre]
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 001c 0001 0000 402f 02ae cb00 7101 cb00
@@ -1170,7 +1505,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type I",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 75: gre-proto-0x88be
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 005f 0001 0000 402f 026b cb00 7101 cb00
@@ -1184,7 +1519,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type II",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 123: gre-proto-0x88be
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 008f 0001 0000 402f 023b cb00 7101 cb00
@@ -1199,7 +1534,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type II bad version",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 123: gre-proto-0x88be
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 008f 0001 0000 402f 023b cb00 7101 cb00
@@ -1212,7 +1547,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type II cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 14: gre-proto-0x88be
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0022 0001 0000 402f 02a8 cb00 7101 cb00
@@ -1222,7 +1557,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type III ethernet",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 91: gre-proto-0x22eb
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 006f 0001 0000 402f 025b cb00 7101 cb00
@@ -1236,7 +1571,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type III with platform subheader",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 115: gre-proto-0x22eb
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0087 0001 0000 402f 0243 cb00 7101 cb00
@@ -1251,7 +1586,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type III ip frame",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 97: gre-proto-0x22eb
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0075 0001 0000 402f 0255 cb00 7101 cb00
@@ -1266,7 +1601,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type III frame type 5",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 97: gre-proto-0x22eb
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0075 0001 0000 402f 0255 cb00 7101 cb00
@@ -1279,7 +1614,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "erspan type III subheader cut",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, seq 1, length 24: gre-proto-0x22eb
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 002c 0001 0000 402f 029e cb00 7101 cb00
@@ -1289,7 +1624,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "vxlan",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.4789: VXLAN, flags [I] (0x08), vni 42 IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 006b 0001 0000 4011 027d cb00 7101 cb00
@@ -1303,7 +1638,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "vxlan over ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.4789: VXLAN, flags [I] (0x08), vni 42 IP6 2001:db8::53.53 > 2001:db8::10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 007b 1140 2001 0db8 ffff 0000 0000
@@ -1319,7 +1654,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "vxlan in vxlan",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.4789: VXLAN, flags [I] (0x08), vni 42 IP 203.0.113.1.51001 > 203.0.113.2.4789: VXLAN, flags [I] (0x08), vni 42 IP 198.51.1...
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 00ad 0001 0000 4011 023b cb00 7101 cb00
@@ -1335,7 +1670,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "vxlan without I flag",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.4789: VXLAN, flags [invalid] (0x00), vni 42 IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 006b 0001 0000 4011 027d cb00 7101 cb00
@@ -1347,7 +1682,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "vxlan source port 53 is dns",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.53 > 203.0.113.2.4789: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0039 0001 0000 4011 02af cb00 7101 cb00
@@ -1360,7 +1695,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve ethernet with options",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.6081: Geneve, Flags [none], vni 0x2a, options [8 bytes]: IP 192.0.2.10.40000 > 198.51.100.53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0073 0001 0000 4011 0275 cb00 7101 cb00
@@ -1375,7 +1710,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve ipv4",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.6081: Geneve, Flags [none], vni 0x2a: IP 198.51.100.53.53 > 192.0.2.10.40000: 4660 1/0/0 A 192.0.2.1 (45)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 006d 0001 0000 4011 027b cb00 7101 cb00
@@ -1389,7 +1724,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve ipv6",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP6 2001:db8:ffff::1.51000 > 2001:db8:ffff::2.6081: Geneve, Flags [none], vni 0x2a: IP6 2001:db8::10.40000 > 2001:db8::53.53: 4660+ A? example.com. (29)
 		frame: `
 			0011 2233 4455 0066 7788 99aa 86dd 6000 0000 005d 1140 2001 0db8 ffff 0000 0000
@@ -1404,7 +1739,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve version 1",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.6081: Geneve ERROR: unknown-version 1
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 006d 0001 0000 4011 027b cb00 7101 cb00
@@ -1416,7 +1751,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve unknown protocol",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.6081: Geneve, Flags [none], vni 0x2a: ARP, Unknown Hardware (0) (len 0), Unknown Protocol (0x0000) (len 0), length 28
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0040 0001 0000 4011 02a8 cb00 7101 cb00
@@ -1427,7 +1762,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "geneve options past payload",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1.51000 > 203.0.113.2.6081: Geneve, Flags [none], vni 0x2a truncated-geneve - 4 bytes missing
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0028 0001 0000 4011 02c0 cb00 7101 cb00
@@ -1437,7 +1772,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre nested 8 deep",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 229: IP 203.0.113.1 > 203.0.113.2: GREv0, length 205: IP 203.0.113.1 > 203.0.113.2: GREv0, length 181: IP 203.0.1...
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 00f9 0001 0000 402f 01d1 cb00 7101 cb00
@@ -1456,7 +1791,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "gre recursion bomb",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: GREv0, length 997: IP 203.0.113.1 > 203.0.113.2: GREv0, length 973: IP 203.0.113.1 > 203.0.113.2: GREv0, length 949: IP 203.0.1...
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 03f9 0001 0000 402f fed0 cb00 7101 cb00
@@ -1497,7 +1832,7 @@ var tunnelCases = []decodeCase{
 	},
 	{
 		name: "ipip recursion bomb",
-		link: capture.LinkTypeEthernet,
+		link: packet.LinkTypeEthernet,
 		// IP 203.0.113.1 > 203.0.113.2: IP 203.0.113.1 > 203.0.113.2: IP 203.0.113.1 > 203.0.113.2: IP 203.0.113.1 > 203.0.113.2: IP 203.0.113.1 > 203.0.113.2: IP 203....
 		frame: `
 			0011 2233 4455 0066 7788 99aa 0800 4500 0809 0001 0000 4004 faeb cb00 7101 cb00

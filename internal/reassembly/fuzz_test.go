@@ -5,7 +5,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -73,21 +73,21 @@ func FuzzHandleFrame(f *testing.F) {
 			f.Add(uint16(fr.LinkType), fr.Data)
 		}
 	}
-	for _, cases := range [][]decodeCase{linkCases, ipCases, transportCases, tunnelCases} {
+	for _, cases := range [][]decodeCase{linkCases, ipCases, transportCases, tunnelCases, pppCases, gtpCases, wifiCases, fddiCases, nflogCases, pktapCases} {
 		for _, tc := range cases {
 			f.Add(uint16(tc.link), mustHex(f, tc.frame))
 		}
 	}
 	for _, fc := range fragCases {
 		for _, h := range fc.frames {
-			f.Add(uint16(capture.LinkTypeEthernet), mustHexVar(h))
+			f.Add(uint16(packet.LinkTypeEthernet), mustHexVar(h))
 		}
 	}
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		s := &checkSink{t: t, frame: data}
 		a := NewAssembler(fuzzConfig(), s)
 		s.a = a
-		fr := capture.Frame{Data: data, Timestamp: 1e18, WireLen: len(data), LinkType: capture.LinkType(lt)}
+		fr := packet.Frame{Data: data, Timestamp: 1e18, WireLen: len(data), LinkType: packet.LinkType(lt)}
 		a.HandleFrame(&fr)
 		// Again, as if the snaplen had cut it, and a second later.
 		fr.WireLen = len(data) + 100

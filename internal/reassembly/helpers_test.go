@@ -13,20 +13,20 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
 // readCapture returns every frame of a pcap or pcapng file, each with its own
 // copy of the bytes. Reading files is internal/capture's job; the tests read
 // with pcapgo directly so that they do not depend on it.
-func readCapture(t testing.TB, path string) []capture.Frame {
+func readCapture(t testing.TB, path string) []packet.Frame {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var frames []capture.Frame
+	var frames []packet.Frame
 	if len(raw) >= 4 && bytes.Equal(raw[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		r, err := pcapgo.NewNgReader(bytes.NewReader(raw), pcapgo.DefaultNgReaderOptions)
 		if err != nil {
@@ -44,11 +44,11 @@ func readCapture(t testing.TB, path string) []capture.Frame {
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			frames = append(frames, capture.Frame{
+			frames = append(frames, packet.Frame{
 				Data:      bytes.Clone(data),
 				Timestamp: ci.Timestamp.UnixNano(),
 				WireLen:   ci.Length,
-				LinkType:  capture.LinkType(ifc.LinkType),
+				LinkType:  packet.LinkType(ifc.LinkType),
 				Interface: ci.InterfaceIndex,
 			})
 		}
@@ -58,7 +58,7 @@ func readCapture(t testing.TB, path string) []capture.Frame {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	lt := capture.LinkType(r.LinkType())
+	lt := packet.LinkType(r.LinkType())
 	for {
 		data, ci, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -67,7 +67,7 @@ func readCapture(t testing.TB, path string) []capture.Frame {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		frames = append(frames, capture.Frame{
+		frames = append(frames, packet.Frame{
 			Data:      bytes.Clone(data),
 			Timestamp: ci.Timestamp.UnixNano(),
 			WireLen:   ci.Length,
@@ -81,9 +81,9 @@ func readCapture(t testing.TB, path string) []capture.Frame {
 func captureName(path string) string { return filepath.Base(path) }
 
 // allCaptures returns the frames of every capture in testdata/pcaps, by file name.
-func allCaptures(t testing.TB) map[string][]capture.Frame {
+func allCaptures(t testing.TB) map[string][]packet.Frame {
 	t.Helper()
-	out := map[string][]capture.Frame{}
+	out := map[string][]packet.Frame{}
 	for _, p := range testenv.Pcaps(t) {
 		out[captureName(p)] = readCapture(t, p)
 	}
@@ -136,7 +136,7 @@ func mustHex(t testing.TB, s string) []byte {
 }
 
 // runFrames feeds frames to a new Assembler with a recordingSink and flushes it.
-func runFrames(frames []capture.Frame) (*Assembler, *recordingSink) {
+func runFrames(frames []packet.Frame) (*Assembler, *recordingSink) {
 	s := &recordingSink{}
 	a := NewAssembler(DefaultConfig(), s)
 	for i := range frames {

@@ -40,6 +40,10 @@ func (a *Assembler) ip4(b []byte, depth int) {
 		a.count(DecodeIPBadHeader)
 		return
 	}
+	if a.steer != nil {
+		a.steer.see(netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
+		return
+	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
 	if ihl < ipv4MinHeaderLen || total < ihl {
@@ -55,6 +59,9 @@ func (a *Assembler) ip4(b []byte, depth int) {
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	proto := b[9]
 	frag := binary.BigEndian.Uint16(b[6:8])
+	if a.duplicate(4, proto, src, dst, uint32(binary.BigEndian.Uint16(b[4:6])), frag, payload) {
+		return
+	}
 	more := frag&0x2000 != 0
 	offset := int(frag&0x1fff) * 8
 	if more || offset != 0 {
@@ -102,6 +109,10 @@ func (a *Assembler) ip6(b []byte, depth int) {
 		a.count(DecodeIPBadHeader)
 		return
 	}
+	if a.steer != nil {
+		a.steer.see(netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40])))
+		return
+	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
 	if plen == 0 {
 		a.count(DecodeIPv6Jumbo)
@@ -114,6 +125,9 @@ func (a *Assembler) ip6(b []byte, depth int) {
 	end := ipv6HeaderLen + plen
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	if a.duplicate(6, b[6], src, dst, 0, 0, b[ipv6HeaderLen:end]) {
+		return
+	}
 	a.ip6Ext(b[6], src, dst, b[ipv6HeaderLen:end:end], depth, false)
 }
 

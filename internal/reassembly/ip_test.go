@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 func TestIPDecode(t *testing.T) { runDecodeCases(t, ipCases) }
@@ -31,7 +31,7 @@ func TestFragments(t *testing.T) {
 			a := NewAssembler(DefaultConfig(), s)
 			for i, h := range tc.frames {
 				data := mustHexVar(h)
-				f := capture.Frame{Data: data, Timestamp: 1_700_000_000e9 + int64(i)*1e6, WireLen: len(data), LinkType: capture.LinkTypeEthernet}
+				f := packet.Frame{Data: data, Timestamp: 1_700_000_000e9 + int64(i)*1e6, WireLen: len(data), LinkType: packet.LinkTypeEthernet}
 				a.HandleFrame(&f)
 				if i < len(tc.frames)-1 && len(s.msgs) != 0 {
 					t.Fatalf("message after fragment %d of %d", i+1, len(tc.frames))
@@ -76,10 +76,10 @@ func TestExpiryFromCaptureTime(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := NewAssembler(cfg, &nopSink{})
-			f := capture.Frame{Data: fragLone, Timestamp: t0, WireLen: len(fragLone), LinkType: capture.LinkTypeEthernet}
+			f := packet.Frame{Data: fragLone, Timestamp: t0, WireLen: len(fragLone), LinkType: packet.LinkTypeEthernet}
 			a.HandleFrame(&f)
 			if tc.later != 0 {
-				arp := capture.Frame{Data: make([]byte, 42), Timestamp: tc.later, WireLen: 42, LinkType: capture.LinkTypeEthernet}
+				arp := packet.Frame{Data: make([]byte, 42), Timestamp: tc.later, WireLen: 42, LinkType: packet.LinkTypeEthernet}
 				a.HandleFrame(&arp)
 			}
 			if tc.flush {

@@ -3,7 +3,7 @@ package reassembly
 import (
 	"encoding/binary"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 )
 
 // EtherTypes the decoder follows (IEEE Registration Authority).
@@ -18,6 +18,9 @@ const (
 	etherTypeTEB       = 0x6558 // Transparent Ethernet Bridging (GRE, GENEVE)
 	etherTypeERSPAN2   = 0x88be // GRE protocol of ERSPAN type I and II
 	etherTypeERSPAN3   = 0x22eb // GRE protocol of ERSPAN type III
+	etherTypePPPoES    = 0x8864 // PPPoE session stage (RFC 2516 §4)
+	etherTypePPP       = 0x880b // PPP, as GRE carries it (RFC 2637 §4.1)
+	etherTypeMaxLen    = 1500   // IEEE 802.3: values up to this are a length, not an EtherType
 )
 
 // Link header lengths.
@@ -41,50 +44,89 @@ const (
 )
 
 // link decodes the link layer of a frame of type lt.
-func (a *Assembler) link(lt capture.LinkType, b []byte) {
+func (a *Assembler) link(lt packet.LinkType, b []byte) {
 	switch lt {
-	case capture.LinkTypeEthernet:
+	case packet.LinkTypeEthernet:
 		a.ether(b, 0)
-	case capture.LinkTypeRaw:
+	case packet.LinkTypeRaw:
 		a.ipByVersion(b, 0)
-	case capture.LinkTypeIPv4:
+	case packet.LinkTypeIPv4:
 		a.ip4(b, 0)
-	case capture.LinkTypeIPv6:
+	case packet.LinkTypeIPv6:
 		a.ip6(b, 0)
-	case capture.LinkTypeLinuxSLL:
+	case packet.LinkTypeLinuxSLL:
 		if len(b) < sllLen {
 			a.short(DecodeLinkBadHeader)
 			return
 		}
 		a.etherType(binary.BigEndian.Uint16(b[14:16]), b[sllLen:], 0, true)
-	case capture.LinkTypeLinuxSLL2:
+	case packet.LinkTypeLinuxSLL2:
 		if len(b) < sll2Len {
 			a.short(DecodeLinkBadHeader)
 			return
 		}
 		a.etherType(binary.BigEndian.Uint16(b[0:2]), b[sll2Len:], 0, true)
-	case capture.LinkTypeNull:
-		if len(b) < nullLen {
-			a.short(DecodeLinkBadHeader)
-			return
-		}
-		// Host byte order of the capturing machine, which the file does
-		// not record: the family is small, so whichever order gives a
-		// value below 2^16 is the right one.
-		af := binary.LittleEndian.Uint32(b[0:4])
-		if af > 0xffff {
-			af = binary.BigEndian.Uint32(b[0:4])
-		}
-		a.addressFamily(af, b[nullLen:])
-	case capture.LinkTypeLoop:
+	case packet.LinkTypeNull:
+		a.null(b)
+	case packet.LinkTypeLoop:
 		if len(b) < nullLen {
 			a.short(DecodeLinkBadHeader)
 			return
 		}
 		a.addressFamily(binary.BigEndian.Uint32(b[0:4]), b[nullLen:])
+	case packet.LinkTypeNFLOG:
+		a.nflog(b)
+	case packet.LinkTypePPI:
+		a.ppi(b)
+	case packet.LinkTypePKTAP, packet.LinkTypePKTAPMac:
+		a.pktap(b)
+	default:
+		a.linkInner(lt, b)
+	}
+}
+
+// linkInner decodes the link types that a pseudo-header (PPI, PKTAP) may
+// name for the frame after it. Pseudo-headers themselves are not among
+// them, so a frame cannot nest them.
+func (a *Assembler) linkInner(lt packet.LinkType, b []byte) {
+	switch lt {
+	case packet.LinkTypeEthernet:
+		a.ether(b, 0)
+	case packet.LinkTypeRaw:
+		a.ipByVersion(b, 0)
+	case packet.LinkTypeNull:
+		a.null(b)
+	case packet.LinkTypeIEEE80211:
+		a.wifi(b)
+	case packet.LinkTypeRadiotap:
+		a.radiotap(b)
+	case packet.LinkTypeFDDI:
+		a.fddi(b)
 	default:
 		a.count(DecodeUnknownLinkType)
 	}
+}
+
+// null decodes a BSD loopback header (LINKTYPE_NULL): an address family in
+// the host byte order of the capturing machine, which the file does not
+// record. The family is small, so whichever order gives a value below 2^16
+// is the right one. Some writers put an EtherType there instead, in either
+// byte order; a value above the largest 802.3 length cannot be a family,
+// and Wireshark's null dissector reads such a value as an EtherType too.
+func (a *Assembler) null(b []byte) {
+	if len(b) < nullLen {
+		a.short(DecodeLinkBadHeader)
+		return
+	}
+	af := binary.LittleEndian.Uint32(b[0:4])
+	if af > 0xffff {
+		af = binary.BigEndian.Uint32(b[0:4])
+	}
+	if af > etherTypeMaxLen && af <= 0xffff {
+		a.etherType(uint16(af), b[nullLen:], 0, true)
+		return
+	}
+	a.addressFamily(af, b[nullLen:])
 }
 
 // addressFamily dispatches a BSD loopback payload by its address family.
@@ -138,6 +180,8 @@ func (a *Assembler) etherType(et uint16, b []byte, depth int, outer bool) {
 		a.ip6(b, depth)
 	case etherTypeMPLS, etherTypeMPLSMulti:
 		a.mpls(b, depth)
+	case etherTypePPPoES:
+		a.pppoe(b, depth)
 	default:
 		a.count(DecodeNotIP)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/miekg/dns"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/capture"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/packet"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -20,6 +20,7 @@ import (
 // `dns && udp` count (testdata/pcaps/README.md gives tshark's total
 // including TCP) except where a comment says why not.
 var wantUDP = map[string]int{
+	"arkime_gtp-iphone.pcap":                             6,
 	"dnscap_1qtcpnosyn.pcap":                             0,
 	"dnscap_dns.pcap":                                    82,
 	"dnscap_dnso1tcp-bighole.pcap":                       0,
@@ -33,6 +34,7 @@ var wantUDP = map[string]int{
 	"dnscap_ipv6-with-ethernet-padding.pcap":             1,
 	"dnscap_sll2.pcap":                                   2,
 	"dnscap_vlan11.pcap":                                 82,
+	"dpkt_nb6-http.pcap":                                 16, // tshark 17: it also counts a query quoted in an ICMP error
 	"lab_bind_frag.pcap":                                 10,
 	"lab_bind_tcp.pcap":                                  4, // the TC=1 UDP exchanges before the TCP retries
 	"lab_bind_udp.pcap":                                  26,
@@ -61,8 +63,17 @@ var wantUDP = map[string]int{
 	"sv_dns-tcp-ts-gap.pcap":                             0,
 	"sv_vxlan-decoder-03.pcap":                           16,
 	"synthetic_erspan2_dnscap-dns.pcap":                  82,
+	"synthetic_vxlangpe_dnscap-dns.pcap":                 82,
+	"synthetic_pppoe-qinq_dnscap-dns.pcap":               82,
+	"synthetic_ppi_dnscap-dns.pcap":                      82,
+	"synthetic_pktap_dnscap-dns.pcap":                    82,
+	"synthetic_pktap149_dnscap-dns.pcap":                 82,
+	"synthetic_null-ethertype_dnscap-dns.pcap":           82,
+	"synthetic_fddi_dnscap-dns.pcap":                     82,
+	"synthetic_80211qos_dnscap-dns.pcap":                 82,
 	"synthetic_sll1_dnscap-dns.pcap":                     82,
 	"tcpdump_LINKTYPE_IPV6.pcap":                         1,
+	"tcpdump_nflog.pcap":                                 4,
 	// tshark: 1 ("Unknown operation (15)", malformed). Its header claims
 	// QDCOUNT 64259, which no message of at most 65535 octets can hold:
 	// not DNS (not_dns), by the rule in parseDNS.
@@ -81,6 +92,9 @@ var wantUDP = map[string]int{
 	"zeek_ipv6-fragmented-dns.pcap":        5,
 	"zeek_max-compression-depth.pcap":      1,
 	"zeek_pcapng-multi-interface.pcapng":   6,
+	"zeek_radiotap.pcap":                   2,
+	"zeek_tunnels_gre-over-udp-4754.pcap":  4,
+	"zeek_tunnels_gre-pptp.pcap":           2,
 	"zeek_vxlan-triple-v2.pcap":            1,
 }
 
@@ -132,18 +146,24 @@ type flowMsg struct {
 // gopacketUDPDNS decodes a frame with gopacket.NewPacket and returns the
 // innermost UDP port-53 payload with its addresses, and whether the frame is
 // one gopacket can judge: not a fragment, not truncated.
-func gopacketUDPDNS(f *capture.Frame) ([]flowMsg, bool) {
+func gopacketUDPDNS(f *packet.Frame) ([]flowMsg, bool) {
 	var first gopacket.Decoder
 	switch f.LinkType {
-	case capture.LinkTypeIPv4:
+	case packet.LinkTypeIPv4:
 		first = layers.LayerTypeIPv4
-	case capture.LinkTypeIPv6:
+	case packet.LinkTypeIPv6:
 		first = layers.LayerTypeIPv6
 	default:
 		first = layers.LinkType(f.LinkType)
 	}
 	p := gopacket.NewPacket(f.Data, first, gopacket.DecodeOptions{NoCopy: true})
 	if p.Metadata().Truncated || f.WireLen > len(f.Data) {
+		return nil, false
+	}
+	if p.ErrorLayer() != nil {
+		// A link type or header gopacket has no decoder for (PPI,
+		// PKTAP, NFLOG, a BSD loopback header holding an EtherType):
+		// it cannot judge the frame.
 		return nil, false
 	}
 	var src, dst netip.Addr
@@ -162,6 +182,11 @@ func gopacketUDPDNS(f *capture.Frame) ([]flowMsg, bool) {
 		case *layers.IPv6Fragment:
 			return nil, false
 		case *layers.UDP:
+			if l.DstPort == 4754 || l.DstPort == 4790 {
+				// GRE-in-UDP and VXLAN-GPE: gopacket stops at the
+				// UDP payload.
+				return nil, false
+			}
 			if l.SrcPort != 53 && l.DstPort != 53 {
 				continue
 			}

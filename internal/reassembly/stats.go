@@ -18,11 +18,12 @@ func (c *Counter) Load() uint64 { return c.v.Load() }
 
 // Stats are an Assembler's counters, grouped by the part of the path that
 // owns them. Each group is an array indexed by an enum whose names are in
-// the matching *CounterNames array (decode.go, defrag.go, tcp.go).
+// the matching *CounterNames array (assembler.go, defrag.go, tcp.go, dedup.go).
 type Stats struct {
 	Decode [numDecodeCounters]Counter
 	Frag   [numFragCounters]Counter
 	TCP    [numTCPCounters]Counter
+	Dedup  [numDedupCounters]Counter
 }
 
 // Each calls fn for every counter with its stable name (used in the summary
@@ -36,5 +37,8 @@ func (s *Stats) Each(fn func(name string, v uint64)) {
 	}
 	for i := range s.TCP {
 		fn(tcpCounterNames[i], s.TCP[i].Load())
+	}
+	for i := range s.Dedup {
+		fn(dedupCounterNames[i], s.Dedup[i].Load())
 	}
 }

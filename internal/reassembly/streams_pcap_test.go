@@ -91,10 +91,21 @@ func TestAssemblerStreams(t *testing.T) {
 // stream of TCP payloads of its direction or in a PDU tshark reassembled.
 func compareWithTshark(t *testing.T, name string, msgs []gotMessage) {
 	t.Helper()
+	compareWithTsharkFilter(t, name, "", msgs)
+}
+
+// compareWithTsharkFilter is compareWithTshark on the frames tshark's
+// display filter keeps (all when filter is empty).
+func compareWithTsharkFilter(t *testing.T, name, filter string, msgs []gotMessage) {
+	t.Helper()
 	tshark := testenv.NeedTool(t, "tshark", "tshark")
-	out, err := exec.Command(tshark, "-r", pcapPath(name), "-o", "tcp.check_checksum:FALSE",
+	args := []string{"-r", pcapPath(name), "-o", "tcp.check_checksum:FALSE"}
+	if filter != "" {
+		args = append(args, "-Y", filter)
+	}
+	out, err := exec.Command(tshark, append(args,
 		"-T", "fields", "-E", "separator=|", "-e", "tcp.srcport", "-e", "udp.srcport", "-e", "dns.id", "-e", "dns.flags",
-		"-e", "dns.length", "-e", "udp.length", "-e", "tcp.payload", "-e", "udp.payload", "-e", "tcp.reassembled.data").Output()
+		"-e", "dns.length", "-e", "udp.length", "-e", "tcp.payload", "-e", "udp.payload", "-e", "tcp.reassembled.data")...).Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}

@@ -1,11 +1,10 @@
 package reassembly
 
 import (
-	"encoding/binary"
-	"math/bits"
-	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/bounded"
 )
 
 // TCPCounter indexes Stats.TCP.
@@ -91,10 +90,6 @@ const (
 	// the server's ACK. Mirror reordering is far below a millisecond; a hole
 	// still open after this was missed by the sensor, not reordered.
 	tcpAckedGapGrace = 100 * time.Millisecond
-
-	// minTCPBufClass is the smallest pooled stream buffer: a typical DNS
-	// message and its prefix fit.
-	minTCPBufClass = 512
 )
 
 // tcpSegment is one decoded TCP segment. payload aliases the capture buffer.
@@ -111,98 +106,6 @@ type tcpSegment struct {
 // from a TCP stream, with the capture time of the segment that completed it.
 // msg is valid only during the call.
 type deliverFunc func(src, dst netip.AddrPort, msg []byte, ts int64)
-
-// flowKey names a connection in both directions: a is the lower endpoint.
-type flowKey struct {
-	a, b netip.AddrPort
-	vlan uint16
-}
-
-// flowWords is a flowKey as plain words, the form the index hashes and
-// compares: 40 bytes without pointers against flowKey's 72 with them.
-// Addresses are in their 16-byte form; marks keeps what that form loses
-// (the address families, whether a zone is set) so that different keys
-// stay different words. Keys with a zone (never decoded from a frame) also
-// compare their flowKey.
-type flowWords struct {
-	ah, al, bh, bl uint64
-	marks          uint64 // a port<<48 | b port<<32 | vlan<<16 | zoned<<4 | family(b)<<2 | family(a)
-}
-
-// flowZoned is the marks bit of a key with an IPv6 zone.
-const flowZoned = 1 << 4
-
-// addrWords returns a in its 16-byte form as two words, and its family:
-// 0 for the zero Addr, 1 for IPv4, 2 for IPv6. IPv4 goes through As4, which
-// the compiler keeps in registers; As16's array is copied through memory
-// in a way that stalls the CPU (a 16-byte load of two 8-byte stores).
-func addrWords(a netip.Addr) (hi, lo, family uint64) {
-	if a.Is4() {
-		v := a.As4()
-		return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(v[:])), 1
-	}
-	v := a.As16()
-	hi, lo = binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
-	if a.Is6() {
-		return hi, lo, 2
-	}
-	return hi, lo, 0
-}
-
-// tcpRange is a piece of out-of-order data held at buffer positions [s, e),
-// with the capture time of the latest segment in it.
-type tcpRange struct {
-	s, e int32
-	ts   int64
-}
-
-// Direction states.
-const (
-	dirNone    uint8 = iota // nothing seen: the first segment sets the sequence
-	dirSynced               // buf[0] (or the next byte) starts a message, or d.skip bytes from it do
-	dirHunting              // the boundary is unknown: search for a plausible length prefix
-)
-
-// tcpDir is one direction of a connection. Stream bytes are addressed by
-// buffer position: buf[0:n] is contiguous data not yet consumed (a partial
-// message, or data being searched for a boundary); the byte at position p
-// has sequence number next+(p-n). Out-of-order pieces lie beyond n, sorted.
-type tcpDir struct {
-	// nr comes first: a segment without data reads it in both directions,
-	// and in this order both fall in the flow's first two cache lines.
-	nr        int32
-	state     uint8
-	synSeen   bool
-	fin       bool
-	n         int32
-	skip      int32                   // bytes still to drop before the next boundary (a message too long to hold, or cut by a gap)
-	next      uint32                  // sequence number of position n
-	isn       uint32                  // SYN's sequence number, when synSeen
-	holeSince int64                   // capture time the first out-of-order piece arrived
-	buf       []byte                  // pooled, nil when nothing is held
-	r         *[maxTCPRanges]tcpRange // the flow slot's entry in tcpReassembler.ranges; r[:nr] are in use
-}
-
-// tcpFlow is one connection. Slots live in tcpReassembler.flows; their
-// order of last activity is kept apart, in tcpReassembler.lru, and their
-// out-of-order pieces in tcpReassembler.ranges. What every segment reads
-// (the key words, the activity time, the hash, both directions) comes
-// first, so that a segment touches three cache lines of its flow; the
-// flowKey is read when the flow ends. The size is a multiple of 64 bytes
-// (TestTCPFlowLayout).
-type tcpFlow struct {
-	words flowWords
-	last  int64     // capture time of the latest segment
-	hash  uint32    // flowHash of words: its place in the index
-	dir   [2]tcpDir // [0]: from key.a, [1]: from key.b
-	key   flowKey
-}
-
-// tcpLink links flow slots in order of last activity, least recent first.
-// The links live in an array of their own, not in tcpFlow: moving a flow
-// to the recent end writes to two other flows, and 8-byte links for
-// MaxFlows slots stay in the CPU cache where whole flows do not.
-type tcpLink struct{ prev, next int32 }
 
 // tcpReassembler rebuilds DNS messages from TCP segments (RFC 1035 §4.2.2,
 // RFC 7766), one stream per connection direction, driven by capture time
@@ -223,29 +126,18 @@ type tcpReassembler struct {
 	maxHold    int32 // largest framed message a buffer may collect
 	gapTimeout int64
 
-	// index finds a flow slot by key: open addressing with linear
-	// probing, at most half full. An entry is the key's 32-bit hash above
-	// slot+1 (0: empty), so that a probe compares hashes without touching
-	// the flows, and a deletion can move entries back (no tombstones). It
-	// replaces a map[flowKey]int32, whose lookup (hashing a 72-byte key
-	// field by field, then a control word and a slot apart) took a quarter
-	// of the time of a whole run over a TCP capture.
-	index []uint64
-	mask  uint32
-	seed  [6]uint64 // random per reassembler: a peer cannot aim keys at one chain
-	count int       // flows in the index
+	// flows finds a connection by its key words, least recently active
+	// first. It replaces a map[flowKey]int32, whose lookup (hashing a
+	// 72-byte key field by field, then a control word and a slot apart)
+	// took a quarter of the time of a whole run over a TCP capture.
+	flows bounded.Table[flowWords, flowState]
 	// last is the slot of the previous segment's flow (or -1): segments of
 	// one connection come in runs.
-	last  int32
-	flows []tcpFlow // grows up to maxFlows, then slots are reused
-	lru   []tcpLink // parallel to flows
+	last int32
 	// ranges holds each flow slot's out-of-order pieces, per direction,
 	// apart from tcpFlow because they are rarely used and would double
 	// its size.
 	ranges [][2][maxTCPRanges]tcpRange
-	free   []int32
-	head   int32 // least recently active
-	tail   int32
 
 	classes []int32    // buffer capacities, ascending; the last is maxStream
 	pool    [][][]byte // free buffers per class
@@ -267,32 +159,14 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 		maxStream:  int32(max(min(cfg.MaxStreamBytes, 1<<30), 16)),
 		maxOOO:     int32(max(min(cfg.MaxOutOfOrderBytes, 1<<30), 0)),
 		gapTimeout: int64(min(tcpGapTimeout, cfg.FlowTimeout)),
-		head:       -1,
-		tail:       -1,
 		last:       -1,
 	}
 	r.maxHold = min(r.maxStream, maxTCPMessage)
 	// One connection may always hold both of its directions in full.
 	r.maxBuf = max(cfg.MaxTCPBufferBytes, 2*int(r.maxStream))
-	size := 8
-	for size < 2*r.maxFlows {
-		size *= 2
-	}
-	r.index = make([]uint64, size)
-	r.mask = uint32(size - 1)
-	for i := range r.seed {
-		r.seed[i] = rand.Uint64()
-	}
-	// Reserved up front, not grown by append: growing would copy the table
-	// and leave the old copies to the garbage collector, which (nothing
-	// else allocating) lets the heap reach twice the table before it runs:
-	// a SYN flood measured 122 MB RSS that way. Untouched capacity costs
-	// address space, not memory.
-	r.flows = make([]tcpFlow, 0, r.maxFlows)
-	r.lru = make([]tcpLink, 0, r.maxFlows)
+	r.flows.Init(r.maxFlows, r.timeout)
 	// Made in full: tcpDir.r points into it, so it must never move.
 	r.ranges = make([][2][maxTCPRanges]tcpRange, r.maxFlows)
-	r.free = make([]int32, 0, r.maxFlows)
 	for c := int32(minTCPBufClass); c < r.maxStream; c *= 2 {
 		r.classes = append(r.classes, c)
 	}
@@ -301,152 +175,10 @@ func newTCPReassembler(cfg Config, stats *Stats, deliver deliverFunc) *tcpReasse
 	return r
 }
 
-// heldBytes is the capacity of the stream buffers in use.
-func (r *tcpReassembler) heldBytes() int { return r.held }
-
-// tracked is the number of connections held; never above MaxFlows.
-func (r *tcpReassembler) tracked() int { return r.count }
-
-// mum is the folded 128-bit product of a and b (as in wyhash).
-func mum(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return hi ^ lo
-}
-
-// flowHash hashes w with the reassembler's seed. Keys come from the
-// network, so the seed is random: without it a peer could send many
-// connections that share one probe chain.
-func (r *tcpReassembler) flowHash(w *flowWords) uint32 {
-	h := mum(w.ah^r.seed[0], w.al^r.seed[1]) ^ mum(w.bh^r.seed[2], w.bl^r.seed[3])
-	return uint32(mum(h^r.seed[4], w.marks^r.seed[5]))
-}
-
-// matches reports whether flow slot i holds the key w (k, when zoned).
-func (r *tcpReassembler) matches(i int32, w *flowWords, k *flowKey) bool {
-	f := &r.flows[i]
-	// Word by word: comparing the structs calls memequal.
-	return f.words.al == w.al && f.words.bl == w.bl && f.words.marks == w.marks &&
-		f.words.ah == w.ah && f.words.bh == w.bh && (w.marks&flowZoned == 0 || f.key == *k)
-}
-
-// keyOf sets k and w to the key of the connection from src to dst and
-// returns the direction that is (0: src is k.a, the lower endpoint in
-// netip's order: by family, then address, then port).
-func keyOf(src, dst netip.AddrPort, vlan uint16, k *flowKey, w *flowWords) int {
-	sa, da := src.Addr(), dst.Addr()
-	var fs, fd uint64
-	w.ah, w.al, fs = addrWords(sa)
-	w.bh, w.bl, fd = addrWords(da)
-	zoned := fs == 2 && sa.Zone() != "" || fd == 2 && da.Zone() != ""
-	var swap bool
-	if fs == fd && !zoned {
-		// The words order addresses as netip does within a family.
-		swap = w.bh < w.ah || w.bh == w.ah && (w.bl < w.al || w.bl == w.al && dst.Port() < src.Port())
-	} else {
-		swap = da.Less(sa) || da == sa && dst.Port() < src.Port()
-	}
-	k.a, k.b, k.vlan = src, dst, vlan
-	di := 0
-	if swap {
-		k.a, k.b = dst, src
-		w.ah, w.al, w.bh, w.bl = w.bh, w.bl, w.ah, w.al
-		fs, fd = fd, fs
-		di = 1
-	}
-	w.marks = uint64(k.a.Port())<<48 | uint64(k.b.Port())<<32 | uint64(vlan)<<16 | fd<<2 | fs
-	if zoned {
-		w.marks |= flowZoned
-	}
-	return di
-}
-
-// keyOf4 is keyOf for two IPv4 endpoints, without the flowKey: most DNS
-// over TCP is IPv4, its words are built in registers, and the flowKey is
-// needed only for a new flow (setKey). Writing a 72-byte flowKey through a
-// pointer for every segment costs more than all the rest: the compiler
-// builds it aside and copies it with 16-byte loads of 8-byte stores, which
-// stall.
-func keyOf4(src, dst netip.AddrPort, vlan uint16, w *flowWords) int {
-	a, b := src.Addr().As4(), dst.Addr().As4()
-	x := 0xffff<<32 | uint64(binary.BigEndian.Uint32(a[:]))
-	y := 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:]))
-	sp, dp := src.Port(), dst.Port()
-	if y < x || y == x && dp < sp {
-		*w = flowWords{al: y, bl: x, marks: uint64(dp)<<48 | uint64(sp)<<32 | uint64(vlan)<<16 | 1<<2 | 1}
-		return 1
-	}
-	*w = flowWords{al: x, bl: y, marks: uint64(sp)<<48 | uint64(dp)<<32 | uint64(vlan)<<16 | 1<<2 | 1}
-	return 0
-}
-
-// setKey sets k to the key of s's connection, s going in direction di.
-func (s *tcpSegment) setKey(di int, k *flowKey) {
-	if di == 0 {
-		k.a, k.b = s.src, s.dst
-	} else {
-		k.a, k.b = s.dst, s.src
-	}
-	k.vlan = s.vlan
-}
-
-// lookup returns the slot of the flow with key w (k) and hash h, or -1.
-func (r *tcpReassembler) lookup(w *flowWords, k *flowKey, h uint32) int32 {
-	for p := h & r.mask; ; p = (p + 1) & r.mask {
-		e := r.index[p]
-		if e == 0 {
-			return -1
-		}
-		if uint32(e>>32) == h {
-			if i := int32(uint32(e)) - 1; r.matches(i, w, k) {
-				return i
-			}
-		}
-	}
-}
-
-// insert adds slot i, whose key hashes to h, to the index.
-func (r *tcpReassembler) insert(i int32, h uint32) {
-	p := h & r.mask
-	for r.index[p] != 0 {
-		p = (p + 1) & r.mask
-	}
-	r.index[p] = uint64(h)<<32 | uint64(uint32(i+1))
-	r.count++
-}
-
-// remove takes slot i, whose key hashes to h, out of the index, moving
-// later entries of its probe run back over the hole (Knuth's algorithm R)
-// so that lookups never need tombstones.
-func (r *tcpReassembler) remove(i int32, h uint32) {
-	p := h & r.mask
-	for uint32(r.index[p]) != uint32(i+1) {
-		p = (p + 1) & r.mask
-	}
-	r.count--
-	for {
-		r.index[p] = 0
-		q := p
-		for {
-			q = (q + 1) & r.mask
-			e := r.index[q]
-			if e == 0 {
-				return
-			}
-			// The entry at q may fill the hole at p unless its home lies
-			// cyclically in (p, q].
-			if home := uint32(e>>32) & r.mask; (q-home)&r.mask >= (q-p)&r.mask {
-				r.index[p] = e
-				p = q
-				break
-			}
-		}
-	}
-}
-
 // segment takes one TCP segment of a DNS connection.
 func (r *tcpReassembler) segment(s *tcpSegment) {
 	r.stats.TCP[TCPSegments].Inc()
-	if r.head >= 0 && s.ts-r.flows[r.head].last > r.timeout {
+	if r.flows.Expired(s.ts) != bounded.None {
 		r.expire(s.ts) // not inlined: checked here first, as it rarely has work
 	}
 
@@ -461,7 +193,7 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 	var h uint32
 	i := r.last
 	if i >= 0 && r.matches(i, &w, &k) {
-		h = r.flows[i].hash
+		h = r.flows.At(i).Hash()
 	} else {
 		h = r.flowHash(&w)
 		i = r.lookup(&w, &k, h)
@@ -477,14 +209,14 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 		r.touch(i, s.ts)
 	}
 	r.last = i
-	f := &r.flows[i]
+	f := r.flows.At(i)
 	if s.flags&tcpRST != 0 {
 		// RFC 9293 §3.5.2: data on a RST is diagnostic text, not stream.
 		r.endFlow(i)
 		r.stats.TCP[TCPFlowsClosed].Inc()
 		return
 	}
-	d, o := &f.dir[di], &f.dir[1-di]
+	d, o := &f.Val.dir[di], &f.Val.dir[1-di]
 	seq := s.seq
 	if s.flags&tcpSYN != 0 {
 		if d.state != dirNone && !(d.synSeen && d.isn == s.seq) {
@@ -495,8 +227,8 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 			s.setKey(di, &k)
 			i = r.newFlow(&w, &k, h, s.ts)
 			r.last = i
-			f = &r.flows[i]
-			d, o = &f.dir[di], &f.dir[1-di]
+			f = r.flows.At(i)
+			d, o = &f.Val.dir[di], &f.Val.dir[1-di]
 		}
 		if d.state == dirNone {
 			d.state = dirSynced
@@ -527,614 +259,6 @@ func (r *tcpReassembler) segment(s *tcpSegment) {
 		if o.fin {
 			r.endFlow(i)
 			r.stats.TCP[TCPFlowsClosed].Inc()
-		}
-	}
-}
-
-// seqAt is the sequence number of buffer position p.
-func (d *tcpDir) seqAt(p int32) uint32 { return d.next + uint32(p-d.n) }
-
-// data places one segment's payload, starting at sequence number seq, in
-// direction d and delivers every message it completes.
-func (r *tcpReassembler) data(d *tcpDir, seq uint32, p []byte, ts int64, src, dst netip.AddrPort) {
-	if d.state == dirNone {
-		// Picked up mid-stream: nothing says this segment starts a message.
-		d.state = dirHunting
-		d.next = seq
-	}
-	off := int64(int32(seq - d.next)) // RFC 9293 §3.4 serial arithmetic: wraps at 2^32
-	if off < 0 {
-		r.stats.TCP[TCPRetransmissions].Inc()
-		k := min(-off, int64(len(p)))
-		// Compare what is still held (the current partial message); what
-		// was already delivered or dropped is gone.
-		if j := -(int64(d.n) + off); j < k {
-			j = max(j, 0)
-			pos := int64(d.n) + off + j
-			if string(d.buf[pos:pos+k-j]) != string(p[j:k]) {
-				r.stats.TCP[TCPConflicts].Inc()
-			}
-		}
-		p = p[k:]
-		off = 0
-		if len(p) == 0 {
-			return
-		}
-	}
-	for off > 0 {
-		end := int64(d.n) + off + int64(len(p))
-		if end-int64(d.n) <= int64(r.maxOOO) && end <= int64(r.maxStream) {
-			r.outOfOrder(d, d.n+int32(off), p, ts)
-			return
-		}
-		// Past the out-of-order bound: give up on the first hole.
-		if d.nr > 0 {
-			r.skipGap(d, int64(d.r[0].s), src, dst)
-		} else {
-			r.skipGap(d, int64(d.n)+off, src, dst)
-		}
-		off = int64(int32(seq - d.next))
-		if off < 0 {
-			// The skip moved past part of this segment (it overlapped the
-			// piece now in use): that part is already held.
-			k := min(-off, int64(len(p)))
-			p = p[k:]
-			off = 0
-			if len(p) == 0 {
-				return
-			}
-		}
-	}
-
-	// In order. Finish a pending partial message with just the bytes it
-	// needs, so that what follows can be delivered from the segment.
-	for len(p) > 0 && d.n > 0 && d.nr == 0 && d.state == dirSynced {
-		want := int32(2)
-		if d.n >= 2 {
-			want = int32(d.buf[0])<<8 | int32(d.buf[1]) + 2
-		}
-		c := min(want-d.n, int32(len(p)))
-		r.ensure(d, d.n+c)
-		copy(d.buf[d.n:], p[:c])
-		d.n += c
-		d.next += uint32(c)
-		p = p[c:]
-		if d.n >= 2 {
-			r.drain(d, ts, src, dst)
-		}
-	}
-	if len(p) == 0 {
-		return
-	}
-	if d.n == 0 && d.nr == 0 && d.state == dirSynced {
-		used := r.consume(d, p, ts, src, dst)
-		d.next += uint32(used)
-		p = p[used:]
-		if len(p) == 0 {
-			return
-		}
-	}
-	// The rest goes through the buffer: a partial message, data being
-	// searched for a boundary, or data filling a hole.
-	for len(p) > 0 {
-		c := min(int32(len(p)), r.maxStream-d.n)
-		if c <= 0 {
-			// Cannot happen: drain leaves less than maxHold.
-			r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
-			r.compact(d, d.n)
-			continue
-		}
-		r.write(d, d.n, p[:c], ts)
-		p = p[c:]
-		r.drain(d, ts, src, dst)
-	}
-}
-
-// outOfOrder holds p at buffer position pos, beyond a hole.
-func (r *tcpReassembler) outOfOrder(d *tcpDir, pos int32, p []byte, ts int64) {
-	end := pos + int32(len(p))
-	// Find the pieces p touches; a new separate piece needs a free slot.
-	touch := false
-	for k := int32(0); k < d.nr; k++ {
-		if d.r[k].s <= end && d.r[k].e >= pos {
-			touch = true
-			break
-		}
-	}
-	if !touch && d.nr == maxTCPRanges {
-		r.stats.TCP[TCPOutOfOrderDropped].Inc()
-		return
-	}
-	if d.nr == 0 {
-		d.holeSince = ts
-	}
-	r.write(d, pos, p, ts)
-}
-
-// write copies p to buffer position pos (at or beyond n), keeping bytes
-// already held (first copy wins), and records the range. Data at n extends
-// the contiguous part, swallowing the pieces it reaches.
-func (r *tcpReassembler) write(d *tcpDir, pos int32, p []byte, ts int64) {
-	end := pos + int32(len(p))
-	r.ensure(d, end)
-	cur := pos
-	dup, conflict := false, false
-	for k := int32(0); k < d.nr && cur < end; k++ {
-		g := d.r[k]
-		if g.e <= cur {
-			continue
-		}
-		if g.s >= end {
-			break
-		}
-		if g.s > cur {
-			copy(d.buf[cur:g.s], p[cur-pos:])
-			cur = g.s
-		}
-		hi := min(g.e, end)
-		dup = true
-		if string(d.buf[cur:hi]) != string(p[cur-pos:hi-pos]) {
-			conflict = true
-		}
-		cur = hi
-	}
-	if cur < end {
-		copy(d.buf[cur:end], p[cur-pos:])
-	}
-	if dup {
-		r.stats.TCP[TCPRetransmissions].Inc()
-		if conflict {
-			r.stats.TCP[TCPConflicts].Inc()
-		}
-	}
-
-	if pos == d.n {
-		n := end
-		k := int32(0)
-		for k < d.nr && d.r[k].s <= n {
-			n = max(n, d.r[k].e)
-			k++
-		}
-		d.dropRanges(k)
-		d.next += uint32(n - d.n)
-		d.n = n
-		return
-	}
-	// Insert [pos, end) and merge whatever it touches.
-	k := int32(0)
-	for k < d.nr && d.r[k].e < pos {
-		k++
-	}
-	j := k
-	nr := tcpRange{s: pos, e: end, ts: ts}
-	for j < d.nr && d.r[j].s <= end {
-		nr.s = min(nr.s, d.r[j].s)
-		nr.e = max(nr.e, d.r[j].e)
-		nr.ts = max(nr.ts, d.r[j].ts)
-		j++
-	}
-	// Replace d.r[k:j] by nr.
-	if j == k {
-		copy(d.r[k+1:d.nr+1], d.r[k:d.nr])
-		d.nr++
-	} else if j > k+1 {
-		copy(d.r[k+1:], d.r[j:d.nr])
-		d.nr -= j - k - 1
-	}
-	d.r[k] = nr
-}
-
-// dropRanges removes the first k out-of-order pieces.
-func (d *tcpDir) dropRanges(k int32) {
-	if k == 0 {
-		return
-	}
-	copy(d.r[:], d.r[k:d.nr])
-	d.nr -= k
-}
-
-// skipGap gives up on the hole at [n, resume): the bytes in it were never
-// captured. The stream stays in step when the hole ends inside the message
-// it interrupted (its length prefix says where the next one starts);
-// otherwise the next boundary is searched for. Data held after the hole is
-// then delivered.
-func (r *tcpReassembler) skipGap(d *tcpDir, resume int64, src, dst netip.AddrPort) {
-	hole := resume - int64(d.n)
-	r.stats.TCP[TCPGapsSkipped].Inc()
-	if hole > 0 {
-		// Never negative in a real stream; two connections forced onto one
-		// 4-tuple at once made it so, and it must not count as 16 EiB.
-		r.stats.TCP[TCPGapBytes].Add(uint64(hole))
-	}
-	if d.state == dirSynced {
-		var msgEnd int64 = -1 // position of the next boundary, if known
-		switch {
-		case d.skip > 0:
-			msgEnd = int64(d.skip) // n is 0 while skipping
-			d.skip = 0
-		case d.n >= 2:
-			msgEnd = int64(d.buf[0])<<8 | int64(d.buf[1]) + 2
-		}
-		if d.n > 0 {
-			r.stats.TCP[TCPPartialMessages].Inc()
-		}
-		if msgEnd >= resume {
-			d.skip = int32(msgEnd - resume)
-		} else {
-			d.state = dirHunting
-		}
-	}
-	r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
-	ts := int64(0)
-	if d.nr > 0 && int64(d.r[0].s) == resume {
-		// The first piece becomes the contiguous part.
-		g := d.r[0]
-		ts = g.ts
-		d.next = d.seqAt(g.e)
-		copy(d.buf, d.buf[g.s:d.end()])
-		d.dropRanges(1)
-		for k := int32(0); k < d.nr; k++ {
-			d.r[k].s -= g.s
-			d.r[k].e -= g.s
-		}
-		d.n = g.e - g.s
-	} else {
-		d.next += uint32(resume - int64(d.n))
-		d.n = 0
-		d.nr = 0
-	}
-	if d.nr > 0 {
-		d.holeSince = d.r[0].ts
-	}
-	if d.n == 0 && d.nr == 0 {
-		r.putBuf(d)
-		return
-	}
-	r.drain(d, ts, src, dst)
-}
-
-// end is the buffer position after the last byte held.
-func (d *tcpDir) end() int32 {
-	if d.nr > 0 {
-		return d.r[d.nr-1].e
-	}
-	return d.n
-}
-
-// drain delivers the whole messages at the front of the buffer, searching
-// for a boundary first when the stream is not in step, and keeps the rest.
-func (r *tcpReassembler) drain(d *tcpDir, ts int64, src, dst netip.AddrPort) {
-	for d.n > 0 {
-		if d.state == dirHunting {
-			i, found := r.hunt(d.buf[:d.n])
-			if i > 0 {
-				r.stats.TCP[TCPBytesDiscarded].Add(uint64(i))
-				r.compact(d, i)
-			}
-			if !found {
-				return
-			}
-			r.stats.TCP[TCPResyncs].Inc()
-			d.state = dirSynced
-		}
-		used := r.consume(d, d.buf[:d.n], ts, src, dst)
-		r.compact(d, used)
-		if d.state == dirSynced {
-			return
-		}
-	}
-}
-
-// compact drops the first k bytes of the buffer.
-func (r *tcpReassembler) compact(d *tcpDir, k int32) {
-	if k == 0 {
-		return
-	}
-	e := d.end()
-	copy(d.buf, d.buf[k:e])
-	d.n -= k
-	for j := int32(0); j < d.nr; j++ {
-		d.r[j].s -= k
-		d.r[j].e -= k
-	}
-	if d.n == 0 && d.nr == 0 {
-		r.putBuf(d)
-	}
-}
-
-// consume delivers the whole framed messages at the start of b, which is at
-// a boundary (after d.skip bytes), and returns how many bytes it used; the
-// rest is a partial message, or the stream fell out of step (d.state).
-func (r *tcpReassembler) consume(d *tcpDir, b []byte, ts int64, src, dst netip.AddrPort) int32 {
-	i := int32(0)
-	n := int32(len(b))
-	for {
-		if d.skip > 0 {
-			k := min(d.skip, n-i)
-			r.stats.TCP[TCPBytesDiscarded].Add(uint64(k))
-			d.skip -= k
-			i += k
-			if d.skip > 0 {
-				return i
-			}
-		}
-		if n-i < 2 {
-			return i
-		}
-		l := int32(b[i])<<8 | int32(b[i+1])
-		if l < dnsHeaderLen {
-			r.stats.TCP[TCPBadLength].Inc()
-			d.state = dirHunting
-			return i
-		}
-		if n-i-2 >= l {
-			r.stats.TCP[TCPMessages].Inc()
-			r.deliver(src, dst, b[i+2:i+2+l:i+2+l], ts)
-			i += 2 + l
-			continue
-		}
-		if l+2 > r.maxHold {
-			r.stats.TCP[TCPTooLong].Inc()
-			r.stats.TCP[TCPPartialMessages].Inc()
-			d.skip = l + 2
-			continue
-		}
-		return i
-	}
-}
-
-// hunt searches b for a message boundary: a length prefix followed by a
-// plausible DNS message (and, when present, by another sane prefix). It
-// returns the boundary and true, or how many leading bytes can be dropped
-// because no boundary can start there, and false while it waits for more.
-func (r *tcpReassembler) hunt(b []byte) (int32, bool) {
-	n := int32(len(b))
-	for i := int32(0); i+2 <= n; i++ {
-		l := int32(b[i])<<8 | int32(b[i+1])
-		if l < dnsHeaderLen {
-			continue
-		}
-		avail := n - i - 2
-		if avail < dnsHeaderLen {
-			return i, false
-		}
-		if !plausibleHeader(b[i+2:i+2+dnsHeaderLen], l) {
-			continue
-		}
-		if l+2 > r.maxHold {
-			return i, true // cannot hold it to check more: consume skips it
-		}
-		if avail < l {
-			return i, false // keep it until it is whole
-		}
-		if !plausibleDNS(b[i+2 : i+2+l]) {
-			continue
-		}
-		if rest := avail - l; rest >= 2 {
-			j := i + 2 + l
-			l2 := int32(b[j])<<8 | int32(b[j+1])
-			if l2 < dnsHeaderLen || rest-2 >= dnsHeaderLen && !plausibleHeader(b[j+2:j+2+dnsHeaderLen], l2) {
-				continue
-			}
-		}
-		return i, true
-	}
-	return max(n-1, 0), false
-}
-
-// plausibleHeader is a cheap first test of a DNS header h for a message of
-// l bytes, before the whole message is there for plausibleDNS: the same
-// wire facts (RFC 1035 §4.1.1: Z is zero, an assigned opcode and RCODE,
-// one question at most in practice, counts that fit in the length).
-func plausibleHeader(h []byte, l int32) bool {
-	flags := int32(h[2])<<8 | int32(h[3])
-	qd := int32(h[4])<<8 | int32(h[5])
-	rrs := int32(h[6])<<8 | int32(h[7]) + int32(h[8])<<8 | int32(h[9]) + int32(h[10])<<8 | int32(h[11])
-	if flags&dnsFlagZ != 0 || qd > 1 || flags&0xf > 11 {
-		return false
-	}
-	switch (flags >> 11) & 0xf {
-	case 0, 2, 4, 5, 6:
-	default:
-		return false
-	}
-	return qd*dnsMinQuestionLen+rrs*dnsMinRRLen <= l-dnsHeaderLen
-}
-
-// finish ends direction d of a flow that is going away: holes are skipped
-// so that whole messages after them are still delivered, and what remains
-// is a partial message.
-func (r *tcpReassembler) finish(d *tcpDir, src, dst netip.AddrPort) {
-	for d.nr > 0 {
-		r.skipGap(d, int64(d.r[0].s), src, dst)
-	}
-	if d.n > 0 {
-		if d.state == dirSynced {
-			r.stats.TCP[TCPPartialMessages].Inc()
-		}
-		r.stats.TCP[TCPBytesDiscarded].Add(uint64(d.n))
-	}
-	r.putBuf(d)
-	*d = tcpDir{r: d.r}
-}
-
-// endFlow finishes both directions of flow i and frees its slot.
-func (r *tcpReassembler) endFlow(i int32) {
-	f := &r.flows[i]
-	r.finish(&f.dir[0], f.key.a, f.key.b)
-	r.finish(&f.dir[1], f.key.b, f.key.a)
-	l := r.lru[i]
-	if l.prev >= 0 {
-		r.lru[l.prev].next = l.next
-	} else {
-		r.head = l.next
-	}
-	if l.next >= 0 {
-		r.lru[l.next].prev = l.prev
-	} else {
-		r.tail = l.prev
-	}
-	r.remove(i, f.hash)
-	f.key = flowKey{}
-	f.words = flowWords{}
-	r.free = append(r.free, i)
-	if r.last == i {
-		r.last = -1
-	}
-}
-
-// newFlow takes a slot for k, evicting the least recently active
-// connection when MaxFlows are tracked.
-func (r *tcpReassembler) newFlow(w *flowWords, k *flowKey, h uint32, now int64) int32 {
-	if len(r.free) == 0 && len(r.flows) >= r.maxFlows {
-		r.stats.TCP[TCPFlowsEvicted].Inc()
-		r.endFlow(r.head)
-	}
-	var i int32
-	if len(r.free) > 0 {
-		i = r.free[len(r.free)-1]
-		r.free = r.free[:len(r.free)-1]
-	} else {
-		r.flows = append(r.flows, tcpFlow{})
-		r.lru = append(r.lru, tcpLink{})
-		i = int32(len(r.flows) - 1)
-		r.flows[i].dir[0].r = &r.ranges[i][0]
-		r.flows[i].dir[1].r = &r.ranges[i][1]
-	}
-	r.stats.TCP[TCPFlowsCreated].Inc()
-	f := &r.flows[i]
-	f.words = *w
-	f.key = *k
-	f.hash = h
-	f.last = now
-	r.lru[i] = tcpLink{prev: r.tail, next: -1}
-	if r.tail >= 0 {
-		r.lru[r.tail].next = i
-	} else {
-		r.head = i
-	}
-	r.tail = i
-	r.insert(i, h)
-	return i
-}
-
-// touch marks flow i active at now, moving it to the recent end.
-func (r *tcpReassembler) touch(i int32, now int64) {
-	if f := &r.flows[i]; now > f.last {
-		f.last = now
-	}
-	if r.tail == i {
-		return
-	}
-	l := &r.lru[i]
-	if l.prev >= 0 {
-		r.lru[l.prev].next = l.next
-	} else {
-		r.head = l.next
-	}
-	r.lru[l.next].prev = l.prev
-	l.prev = r.tail
-	l.next = -1
-	r.lru[r.tail].next = i
-	r.tail = i
-}
-
-// expire drops connections idle longer than the timeout at now, delivering
-// whole messages they still hold. Flows are kept least recently active
-// first, so it stops at the first live one: O(1) when nothing expires.
-func (r *tcpReassembler) expire(now int64) {
-	for r.head >= 0 && now-r.flows[r.head].last > r.timeout {
-		r.stats.TCP[TCPFlowsExpired].Inc()
-		r.endFlow(r.head)
-	}
-}
-
-// flush ends every stream at the end of input: holes are skipped, whole
-// messages after them delivered, partial messages counted and dropped.
-func (r *tcpReassembler) flush() {
-	for r.head >= 0 {
-		r.endFlow(r.head)
-	}
-}
-
-// ensure makes d.buf hold at least need bytes, moving what it holds to a
-// larger pooled buffer. need never exceeds maxStream.
-func (r *tcpReassembler) ensure(d *tcpDir, need int32) {
-	if int32(cap(d.buf)) >= need {
-		return
-	}
-	c := 0
-	for r.classes[c] < need {
-		c++
-	}
-	if len(r.pool[c]) == 0 {
-		r.makeRoom(int(r.classes[c]))
-	}
-	var b []byte
-	if l := len(r.pool[c]); l > 0 {
-		b = r.pool[c][l-1]
-		r.pool[c][l-1] = nil
-		r.pool[c] = r.pool[c][:l-1]
-	} else {
-		b = make([]byte, r.classes[c])
-		r.allocated += len(b)
-	}
-	r.held += len(b)
-	if d.buf != nil {
-		copy(b, d.buf[:d.end()])
-		r.putBuf(d)
-	}
-	d.buf = b
-}
-
-// makeRoom keeps allocated+size within maxBuf before a new buffer is made:
-// first by letting pooled buffers go, largest first, then by evicting the
-// least recently active connections (their buffers return to the pool and
-// are let go in turn). The connection of the segment being handled (r.last)
-// is never evicted; maxBuf is at least what it can hold.
-func (r *tcpReassembler) makeRoom(size int) {
-	for r.allocated+size > r.maxBuf {
-		if r.dropPooled() {
-			continue
-		}
-		if r.head < 0 || r.head == r.last {
-			return
-		}
-		r.stats.TCP[TCPFlowsEvictedMemory].Inc()
-		r.endFlow(r.head)
-	}
-}
-
-// dropPooled lets one pooled buffer go (to the garbage collector), the
-// largest first; false when the pool is empty.
-func (r *tcpReassembler) dropPooled() bool {
-	for c := len(r.pool) - 1; c >= 0; c-- {
-		if l := len(r.pool[c]); l > 0 {
-			r.allocated -= len(r.pool[c][l-1])
-			r.pool[c][l-1] = nil
-			r.pool[c] = r.pool[c][:l-1]
-			return true
-		}
-	}
-	return false
-}
-
-// allocatedBytes is the capacity of every stream buffer alive, in use or
-// pooled; never above MaxTCPBufferBytes but for the current connection.
-func (r *tcpReassembler) allocatedBytes() int { return r.allocated }
-
-// putBuf returns d's buffer to the pool.
-func (r *tcpReassembler) putBuf(d *tcpDir) {
-	if d.buf == nil {
-		return
-	}
-	b := d.buf[:cap(d.buf)]
-	d.buf = nil
-	r.held -= len(b)
-	for c := range r.classes {
-		if int(r.classes[c]) == len(b) {
-			r.pool[c] = append(r.pool[c], b)
-			return
 		}
 	}
 }

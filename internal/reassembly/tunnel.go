@@ -8,6 +8,7 @@ const (
 	greFlagR       = 0x40 // RFC 1701 routing present (deprecated by RFC 2784)
 	greFlagK       = 0x20 // key present (RFC 2890)
 	greFlagS       = 0x10 // sequence number present (RFC 2890)
+	greFlagA       = 0x80 // enhanced GRE (version 1): acknowledgment number present (RFC 2637 §4.1)
 	greVersionMask = 0x07
 	greMinLen      = 4
 )
@@ -22,6 +23,14 @@ const (
 	vxlanLen       = 8  // RFC 7348 §5
 	vxlanFlagI     = 0x08
 	geneveMinLen   = 8 // RFC 8926 §3.4, without options
+	gpeLen         = 8 // VXLAN-GPE header (draft-ietf-nvo3-vxlan-gpe-12 §3.3)
+	gpeFlagP       = 0x04
+	gpeVersionMask = 0x30
+	gpeIPv4        = 1 // VXLAN-GPE Next Protocol values (§3.4)
+	gpeIPv6        = 2
+	gpeEthernet    = 3
+	gpeNSH         = 4
+	gpeMPLS        = 5
 )
 
 // enter checks that one more level of encapsulation is allowed.
@@ -33,9 +42,10 @@ func (a *Assembler) enter(depth int) bool {
 	return true
 }
 
-// gre decodes a GRE header (version 0) and what it carries: IPv4, IPv6,
-// Ethernet (transparent bridging) or ERSPAN. Version 1 (PPTP, RFC 2637)
-// carries PPP and is counted as unsupported, as is RFC 1701 source routing.
+// gre decodes a GRE header and what it carries: IPv4, IPv6, Ethernet
+// (transparent bridging), ERSPAN or PPP. Version 1 is PPTP's enhanced GRE
+// (RFC 2637 §4.1), which carries PPP. RFC 1701 source routing is counted as
+// unsupported.
 func (a *Assembler) gre(b []byte, depth int) {
 	if !a.enter(depth) {
 		return
@@ -49,7 +59,7 @@ func (a *Assembler) gre(b []byte, depth int) {
 	switch b[1] & greVersionMask {
 	case 0:
 	case 1:
-		a.count(DecodeTunnelUnsupported)
+		a.greV1(b, depth)
 		return
 	default:
 		a.count(DecodeTunnelBadHeader)
@@ -93,9 +103,45 @@ func (a *Assembler) gre(b []byte, depth int) {
 		a.erspan2(b, depth)
 	case etherTypeERSPAN3:
 		a.erspan3(b, depth)
+	case etherTypePPP:
+		a.ppp(b, depth)
 	default:
 		a.count(DecodeTunnelUnsupported)
 	}
+}
+
+// greV1 decodes PPTP's enhanced GRE header (RFC 2637 §4.1): C, R, s and
+// Recur zero, K set, protocol 0x880B; the key holds the payload length and
+// call ID; sequence (S) and acknowledgment (A) numbers are optional. The
+// PPP frame is cut to the payload length; an acknowledgment alone carries
+// none.
+func (a *Assembler) greV1(b []byte, depth int) {
+	flags := b[0]
+	if flags&(greFlagC|greFlagR) != 0 || flags&greFlagK == 0 || binary.BigEndian.Uint16(b[2:4]) != etherTypePPP {
+		a.count(DecodeTunnelBadHeader)
+		return
+	}
+	hlen := greMinLen + 4
+	if flags&greFlagS != 0 {
+		hlen += 4
+	}
+	if b[1]&greFlagA != 0 {
+		hlen += 4
+	}
+	if len(b) < hlen {
+		a.short(DecodeTunnelBadHeader)
+		return
+	}
+	n := int(binary.BigEndian.Uint16(b[4:6]))
+	if hlen+n > len(b) {
+		a.short(DecodeTunnelBadHeader)
+		return
+	}
+	if n == 0 {
+		a.count(DecodeNotIP)
+		return
+	}
+	a.ppp(b[hlen:hlen+n], depth)
 }
 
 // erspan2 decodes an ERSPAN type II header: Ver(4)=1, VLAN(12), COS(3),
@@ -195,6 +241,43 @@ func (a *Assembler) geneve(b []byte, depth int) {
 	case etherTypeIPv6:
 		a.ip6(b, depth)
 	default:
+		a.count(DecodeTunnelUnsupported)
+	}
+}
+
+// vxlanGPE decodes a VXLAN Generic Protocol Extension header
+// (draft-ietf-nvo3-vxlan-gpe-12 §3.3): Ver(2)=0, I, P, B, O, reserved,
+// Next Protocol(8), VNI(24), reserved(8). Without P the payload is
+// Ethernet, as in VXLAN; with it, Next Protocol names the payload.
+func (a *Assembler) vxlanGPE(b []byte, depth int) {
+	if !a.enter(depth) {
+		return
+	}
+	depth++
+	if len(b) < gpeLen {
+		a.short(DecodeTunnelBadHeader)
+		return
+	}
+	if b[0]&gpeVersionMask != 0 {
+		a.count(DecodeTunnelBadHeader)
+		return
+	}
+	next := b[3]
+	if b[0]&gpeFlagP == 0 {
+		next = gpeEthernet
+	}
+	b = b[gpeLen:]
+	switch next {
+	case gpeIPv4:
+		a.ip4(b, depth)
+	case gpeIPv6:
+		a.ip6(b, depth)
+	case gpeEthernet:
+		a.ether(b, depth)
+	case gpeMPLS:
+		a.mpls(b, depth)
+	default:
+		// NSH (service function chaining) and experimental values.
 		a.count(DecodeTunnelUnsupported)
 	}
 }

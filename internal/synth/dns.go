@@ -49,10 +49,9 @@ const (
 // txn is one DNS transaction as built: its query and response messages.
 // The buffers are reused from one transaction to the next.
 type txn struct {
-	q, r     []byte
-	answered bool
-	nx       bool
-	tc       bool
+	q, r []byte
+	nx   bool
+	tc   bool
 }
 
 // msgState tracks the offsets in the response that later records compress

@@ -6,6 +6,10 @@
 // format it writes. It knows nothing about the sensor's own packages: the
 // captures it writes are checked against gopacket, miekg/dns and tshark, so
 // the sensor cannot pass its benchmarks or tests by agreeing with itself.
+// The one exception is deliberate: collide.go is an attacker who read an old
+// version of the sensor's source (its unseeded pairing hash) and chooses
+// queries that collide in it, so that tests can show the seeded tables give
+// that attacker nothing.
 //
 // Everything is derived from Options.Seed through one PRNG: the same Options
 // always give the same bytes.

@@ -32,10 +32,18 @@ const (
 	// KindFragFlood is fragment sets toward port 53 that never complete:
 	// the last fragment never arrives. No DNS messages.
 	KindFragFlood
+	// KindQueryFlood is UDP queries from one client address to one
+	// server, random source ports and IDs, the same question, none
+	// answered: the baseline for KindCollideFlood. IPv4 only.
+	KindQueryFlood
+	// KindCollideFlood is KindQueryFlood with (source port, ID) pairs
+	// chosen offline to share a few probe runs of the old, unseeded
+	// pending-query hash (UnseededPairHash, PairCollisions). IPv4 only.
+	KindCollideFlood
 	numKinds
 )
 
-var kindNames = [numKinds]string{"udp", "tcp", "frag", "synflood", "fragflood"}
+var kindNames = [numKinds]string{"udp", "tcp", "frag", "synflood", "fragflood", "queryflood", "collideflood"}
 
 // String returns the name ParseKind accepts.
 func (k Kind) String() string {
@@ -46,14 +54,14 @@ func (k Kind) String() string {
 }
 
 // ParseKind returns the Kind named s ("udp", "tcp", "frag", "synflood",
-// "fragflood").
+// "fragflood", "queryflood", "collideflood").
 func ParseKind(s string) (Kind, error) {
 	for i, n := range kindNames {
 		if n == s {
 			return Kind(i), nil
 		}
 	}
-	return 0, fmt.Errorf("synth: unknown kind %q (want udp, tcp, frag, synflood or fragflood)", s)
+	return 0, fmt.Errorf("synth: unknown kind %q (want udp, tcp, frag, synflood, fragflood, queryflood or collideflood)", s)
 }
 
 // Options says what to generate. The zero value of every field takes the
@@ -148,7 +156,7 @@ func (o *Options) fill() error {
 		switch o.Kind {
 		case KindTCP:
 			o.Rate = 5_000
-		case KindSYNFlood, KindFragFlood:
+		case KindSYNFlood, KindFragFlood, KindQueryFlood, KindCollideFlood:
 			o.Rate = 500_000
 		default:
 			o.Rate = 50_000
@@ -189,6 +197,8 @@ func Generate(w io.Writer, opts Options) (Summary, error) {
 		g.runSYNFlood()
 	case KindFragFlood:
 		g.runFragFlood()
+	case KindQueryFlood, KindCollideFlood:
+		g.runQueryFlood()
 	}
 	if err := g.pw.flush(); err != nil {
 		return g.sum, fmt.Errorf("synth: write capture: %w", err)

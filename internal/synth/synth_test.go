@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-var allKinds = []Kind{KindUDP, KindTCP, KindFrag, KindSYNFlood, KindFragFlood}
+var allKinds = []Kind{KindUDP, KindTCP, KindFrag, KindSYNFlood, KindFragFlood, KindQueryFlood, KindCollideFlood}
 
 func generate(t testing.TB, o Options) ([]byte, Summary) {
 	t.Helper()
@@ -168,7 +170,8 @@ func TestGenerateDecodes(t *testing.T) {
 			if d.ipv6 != sum.IPv6 {
 				t.Errorf("decoded %d IPv6 packets, Summary.IPv6 = %d", d.ipv6, sum.IPv6)
 			}
-			if share := float64(sum.IPv6) / float64(sum.Packets); share < 0.07 || share > 0.13 {
+			queryFlood := k == KindQueryFlood || k == KindCollideFlood
+			if share := float64(sum.IPv6) / float64(sum.Packets); !queryFlood && (share < 0.07 || share > 0.13) {
 				t.Errorf("IPv6 share %.3f, want about 0.10", share)
 			}
 			if d.fragments != sum.Fragments {
@@ -208,6 +211,10 @@ func TestGenerateDecodes(t *testing.T) {
 			case KindFragFlood:
 				if d.fragments != sum.Packets {
 					t.Errorf("fragments %d, packets %d", d.fragments, sum.Packets)
+				}
+			case KindQueryFlood, KindCollideFlood:
+				if d.queries != sum.Packets || d.responses != 0 || sum.Unanswered != sum.Packets || sum.IPv6 != 0 {
+					t.Errorf("decoded %d queries %d responses of %d packets, Summary %+v", d.queries, d.responses, sum.Packets, sum)
 				}
 			}
 			if k == KindSYNFlood || k == KindFragFlood {
@@ -351,4 +358,43 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
 		})
 	}
+}
+
+// TestPairCollisions checks the attack itself: the pairs it chooses are
+// distinct and, under the old unseeded pairing hash, land in the target
+// positions, while random pairs spread over the whole index. Without this,
+// a flood test passing could mean the attack broke, not that the sensor
+// resists it.
+func TestPairCollisions(t *testing.T) {
+	const n, indexBits, slots = 4000, 14, 64
+	q := FloodQuestion()
+	pairs := PairCollisions(FloodClient, FloodServer, q, n, indexBits, slots)
+	if len(pairs) != n {
+		t.Fatalf("%d pairs, want %d", len(pairs), n)
+	}
+	mask := uint64(1)<<indexBits - 1
+	homes := map[uint64]int{}
+	seen := map[PortID]bool{}
+	for _, p := range pairs {
+		if seen[p] {
+			t.Fatalf("pair %v twice", p)
+		}
+		seen[p] = true
+		homes[UnseededPairHash(netip.AddrPortFrom(FloodClient, p.Port), FloodServer, 1, p.ID, q)&mask]++
+	}
+	for h := range homes {
+		if h >= slots {
+			t.Fatalf("home %d outside the first %d positions", h, slots)
+		}
+	}
+	// The same number of ordinary pairs: nearly all in homes of their own.
+	rng := rand.New(rand.NewPCG(1, 2))
+	spread := map[uint64]bool{}
+	for range n {
+		spread[UnseededPairHash(netip.AddrPortFrom(FloodClient, uint16(1024+rng.IntN(60000))), FloodServer, 1, uint16(rng.Uint32()), q)&mask] = true
+	}
+	if len(spread) < n/2 {
+		t.Fatalf("%d random pairs took only %d homes", n, len(spread))
+	}
+	t.Logf("%d chosen pairs in %d homes; %d random pairs in %d", n, len(homes), n, len(spread))
 }

@@ -140,8 +140,7 @@ func (g *gen) runUDP() {
 		answered := g.r.IntN(100) >= unansweredPct
 		room := limit - g.sum.Packets - pending - qpk
 		if room < 0 {
-			free = append(free, si)
-			break
+			break // the capture is full: the slot is never used again
 		}
 		if s.rpk > room {
 			answered = false // hit the packet count exactly

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
 
 // TestE2ELiveFlap (issue #4): while the live sensor captures on the SPAN
@@ -84,7 +84,7 @@ func TestE2ELiveFlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rep, err := emit.Compare(a, b, emit.CompareOptions{NameA: "BIND", NameB: "sensor", MaxListed: -1})
+	rep, err := tapfile.Compare(a, b, tapfile.CompareOptions{NameA: "BIND", NameB: "sensor", MaxListed: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	godnstap "github.com/dnstap/golang-dnstap"
 )
 
@@ -34,7 +34,7 @@ func checkGroundTruth(t *testing.T, pcap, bindDnstap string) {
 		t.Fatal(err)
 	}
 	defer sf.Close()
-	rep, err := emit.Compare(bf, sf, emit.CompareOptions{NameA: "BIND " + bindDnstap, NameB: "sensor", MaxListed: -1})
+	rep, err := tapfile.Compare(bf, sf, tapfile.CompareOptions{NameA: "BIND " + bindDnstap, NameB: "sensor", MaxListed: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func checkGroundTruth(t *testing.T, pcap, bindDnstap string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	entries, err := emit.ReadCompareEntries(f)
+	entries, err := tapfile.ReadCompareEntries(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func checkGroundTruth(t *testing.T, pcap, bindDnstap string) {
 			clientResponses++
 		}
 	}
-	if got := rep.Excused[emit.ReasonBINDRD]; got != clientResponses || len(rep.Excused) > 1 {
-		t.Errorf("excused %v, want only %d x %q (BIND's CLIENT_RESPONSE count)", rep.Excused, clientResponses, emit.ReasonBINDRD)
+	if got := rep.Excused[tapfile.ReasonBINDRD]; got != clientResponses || len(rep.Excused) > 1 {
+		t.Errorf("excused %v, want only %d x %q (BIND's CLIENT_RESPONSE count)", rep.Excused, clientResponses, tapfile.ReasonBINDRD)
 	}
 	if rep.MessagesA == 0 {
 		t.Errorf("BIND's dnstap %s holds no messages", bindDnstap)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 )
 
 const (
@@ -139,7 +139,7 @@ func testInterfaceFlap(t *testing.T, workers int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := emit.ReadCompareEntries(f)
+	entries, err := tapfile.ReadCompareEntries(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func testInterfaceFlap(t *testing.T, workers int) {
 }
 
 // qname is the first question's name of a message, "" when there is none.
-func qname(e *emit.CompareEntry) string {
+func qname(e *tapfile.CompareEntry) string {
 	var m dns.Msg
 	if err := m.Unpack(e.Wire); err != nil || len(m.Question) == 0 {
 		return ""

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/gopacket/gopacket"
@@ -46,7 +46,7 @@ type realWorld struct {
 	// capture (dig's "XFR size: N records").
 	axfrRecords int
 	// check, when set, asserts more about the sensor's messages.
-	check func(t *testing.T, entries []emit.CompareEntry)
+	check func(t *testing.T, entries []tapfile.CompareEntry)
 }
 
 type realServer struct {
@@ -55,8 +55,8 @@ type realServer struct {
 }
 
 var (
-	bindExcuses    = []string{emit.ReasonBINDRD}
-	unboundExcuses = []string{emit.ReasonNoSource, emit.ReasonNoSourcePort}
+	bindExcuses    = []string{tapfile.ReasonBINDRD}
+	unboundExcuses = []string{tapfile.ReasonNoSource, tapfile.ReasonNoSourcePort}
 )
 
 var realWorlds = []realWorld{
@@ -75,7 +75,7 @@ var realWorlds = []realWorld{
 		// crossed to a DNS server, and the sensor does not decode ICMP.
 		tsharkOnly:  1,
 		axfrRecords: 2007,
-		check: func(t *testing.T, e []emit.CompareEntry) {
+		check: func(t *testing.T, e []tapfile.CompareEntry) {
 			var notify, ixfr int
 			for i := range e {
 				m := unpack(t, &e[i])
@@ -97,7 +97,7 @@ var realWorlds = []realWorld{
 		pcap:    "lab_realworld_dnssec.pcapng",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_dnssec.bind.dnstap", bindExcuses}},
-		check: func(t *testing.T, e []emit.CompareEntry) {
+		check: func(t *testing.T, e []tapfile.CompareEntry) {
 			// The fragmented signed TXT answers must come out whole over
 			// UDP on both families (RRSIG included).
 			fam := map[bool]int{}
@@ -136,7 +136,7 @@ var realWorlds = []realWorld{
 		pcap:    "lab_realworld_fragq.pcap",
 		flags:   []string{"--server", serverFlag, "--role", "authoritative"},
 		servers: []realServer{{"lab_realworld_fragq.bind.dnstap", bindExcuses}},
-		check: func(t *testing.T, e []emit.CompareEntry) {
+		check: func(t *testing.T, e []tapfile.CompareEntry) {
 			n := 0
 			for i := range e {
 				if !e[i].IsResponse() && e[i].Protocol.String() == "UDP" && len(e[i].Wire) == 2048 {
@@ -242,7 +242,7 @@ func TestRealWorldCaptures(t *testing.T) {
 // checkAXFR sums the answer RRs of every AXFR answer stream (all response
 // messages of one TCP connection that answer an AXFR query): each must be
 // the whole zone, SOA at both ends.
-func checkAXFR(t *testing.T, e []emit.CompareEntry, want int) {
+func checkAXFR(t *testing.T, e []tapfile.CompareEntry, want int) {
 	t.Helper()
 	type conn struct{ q, r netip.AddrPort }
 	rrs := map[conn]int{}
@@ -272,7 +272,7 @@ func checkAXFR(t *testing.T, e []emit.CompareEntry, want int) {
 	t.Logf("%d AXFRs of %d RRs each", len(order), want)
 }
 
-func unpack(t *testing.T, e *emit.CompareEntry) *dns.Msg {
+func unpack(t *testing.T, e *tapfile.CompareEntry) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	if err := m.Unpack(e.Wire); err != nil {
@@ -281,14 +281,14 @@ func unpack(t *testing.T, e *emit.CompareEntry) *dns.Msg {
 	return m
 }
 
-func readEntries(t *testing.T, path string) []emit.CompareEntry {
+func readEntries(t *testing.T, path string) []tapfile.CompareEntry {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e, err := emit.ReadCompareEntries(f)
+	e, err := tapfile.ReadCompareEntries(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func readEntries(t *testing.T, path string) []emit.CompareEntry {
 
 // senderKey is "sender address:port id qr" of a sensor message, as
 // tsharkMessages writes it.
-func senderKey(e *emit.CompareEntry) string {
+func senderKey(e *tapfile.CompareEntry) string {
 	from := e.Query
 	if e.IsResponse() {
 		from = e.Response
@@ -712,7 +712,7 @@ func dropSender(keys []string) []string {
 func head(s []string) []string { return s[:min(len(s), 5)] }
 
 // messageKeys is senderKey plus a digest of the message bytes.
-func messageKeys(e []emit.CompareEntry) []string {
+func messageKeys(e []tapfile.CompareEntry) []string {
 	out := make([]string, len(e))
 	for i := range e {
 		out[i] = fmt.Sprintf("%s %s %d %x", senderKey(&e[i]), e[i].Protocol, len(e[i].Wire), sha256.Sum256(e[i].Wire))
@@ -942,7 +942,7 @@ func testRealWorldLive(t *testing.T, offloads string) {
 	}
 	// The secondary is a server too: messages between the two come out
 	// once per view; count the primary's.
-	var auth []emit.CompareEntry
+	var auth []tapfile.CompareEntry
 	for _, e := range readEntries(t, out) {
 		if e.Type == dnstap.Message_AUTH_QUERY || e.Type == dnstap.Message_AUTH_RESPONSE {
 			auth = append(auth, e)

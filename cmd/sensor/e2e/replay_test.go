@@ -30,6 +30,10 @@ const (
 	// replayLimitEnv caps the packets sent per run (tcpreplay --limit), so
 	// runs at a fixed rate stay short; 0 or unset sends the whole capture.
 	replayLimitEnv = "SENSOR_REPLAY_LIMIT"
+	// replayNEnv sets the packets of the generated capture (default
+	// replayDefaultN); `make test` runs a short replay with a small one so
+	// that `make replay` cannot break unnoticed.
+	replayNEnv     = "SENSOR_REPLAY_N"
 	replayDefaultN = 1_000_000
 	// replaySettle lets the capture side read what is in its ring before
 	// it is stopped: well above the sensor's block timeout.
@@ -53,9 +57,16 @@ func TestLiveReplay(t *testing.T) {
 	testenv.NeedTool(t, "tcpdump", "tcpdump")
 	pcap := os.Getenv(replayPcapEnv)
 	if pcap == "" {
+		n := replayDefaultN
+		if s := os.Getenv(replayNEnv); s != "" {
+			var err error
+			if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+				t.Fatalf("%s=%q: want a positive packet count", replayNEnv, s)
+			}
+		}
 		pcap = filepath.Join(t.TempDir(), "udp.pcap")
 		cmd := exec.Command("go", "run", "./internal/synth/gencap", "-kind", "udp",
-			"-n", strconv.Itoa(replayDefaultN), "-o", pcap)
+			"-n", strconv.Itoa(n), "-o", pcap)
 		cmd.Dir = testenv.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("gencap: %v\n%s", err, out)
@@ -163,12 +174,13 @@ func TestLiveReplay(t *testing.T) {
 			drops: counts["dropped by kernel"], delivered: counts["captured"], written: "-", cpu: cpu}
 	}
 
-	// The sensor's ring: 64 blocks of 1 MiB by default. tcpdump's default
-	// buffer is 2 MiB: the sensor also runs with 2 MiB rings (per socket),
-	// in 2 blocks and in 8, and tcpdump with the sensor's 64 MiB.
-	const sensorRingKiB = 64 << 10
+	// The sensor's ring: 32 blocks of 1 MiB by default. tcpdump's default
+	// buffer is 2 MiB: the sensor also runs with a 2 MiB ring (per socket)
+	// in the 8 blocks it takes at least (fewer dropped even at 500k pps,
+	// see --ring-blocks), with an 8 MiB one, and tcpdump with 32 MiB.
+	const sensorRingKiB = 32 << 10
 	for _, rate := range rates {
-		for _, r := range []ring{{}, {1024, 2}, {256, 8}} {
+		for _, r := range []ring{{}, {256, 8}, {1024, 8}} {
 			for _, workers := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%s/sensor_%d_ring%dx%d", rate, workers, r.blocks, r.blockKiB), func(t *testing.T) {
 					rows = append(rows, sensorRun(t, rate, workers, r))

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -48,8 +48,8 @@ func convert(t testing.TB, pcap string, args ...string) (string, string) {
 	return out, stderr
 }
 
-// summaryFrames matches the frames-written line of the sensor's summary.
-var summaryFrames = regexp.MustCompile(`(?m)^\s*frames written\s+(\d+)`)
+// summaryFrames matches the frames-delivered line (of the only output) of the sensor's summary.
+var summaryFrames = regexp.MustCompile(`(?m)^\s*frames delivered\s+(\d+)`)
 
 // summaryCount is the number of frames the sensor says it wrote, from the
 // summary it prints on stderr at the end of a file run.
@@ -57,7 +57,7 @@ func summaryCount(t testing.TB, summary string) int {
 	t.Helper()
 	m := summaryFrames.FindStringSubmatch(summary)
 	if m == nil {
-		t.Fatalf("no \"frames written N\" line in the sensor's summary:\n%s", summary)
+		t.Fatalf("no \"frames delivered N\" line in the sensor's summary:\n%s", summary)
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil {
@@ -92,7 +92,7 @@ func decodedCount(t testing.TB, file string) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e, err := emit.ReadCompareEntries(f)
+	e, err := tapfile.ReadCompareEntries(f)
 	if err != nil {
 		t.Fatalf("decode %s: %v", file, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -94,7 +94,7 @@ func TestInteropSocket(t *testing.T) {
 				t.Fatalf("fstrm_capture wrote nothing: %v\n%s", err, fcErr.String())
 			}
 			defer b.Close()
-			rep, err := emit.Compare(a, b, emit.CompareOptions{NameA: "sensor -w", NameB: "sensor " + tc.name + " via fstrm_capture", StrictType: true})
+			rep, err := tapfile.Compare(a, b, tapfile.CompareOptions{NameA: "sensor -w", NameB: "sensor " + tc.name + " via fstrm_capture", StrictType: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -118,7 +118,7 @@ func TestE2ELiveSPAN(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			rep, err := emit.Compare(a, b, emit.CompareOptions{NameA: srv.name, NameB: "sensor"})
+			rep, err := tapfile.Compare(a, b, tapfile.CompareOptions{NameA: srv.name, NameB: "sensor"})
 			if err != nil {
 				t.Fatal(err)
 			}

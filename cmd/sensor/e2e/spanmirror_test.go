@@ -13,8 +13,8 @@ import (
 
 	dnstap "github.com/dnstap/golang-dnstap"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -122,7 +122,7 @@ func testSpanE2E(t *testing.T, workers int) {
 
 	for _, srv := range []struct {
 		name, path string
-		own        func(*emit.CompareEntry) bool
+		own        func(*tapfile.CompareEntry) bool
 	}{
 		{"BIND", named.DnstapPath, bindView},
 		{"Unbound", ub.DnstapPath, unboundView},
@@ -142,7 +142,7 @@ func testSpanE2E(t *testing.T, workers int) {
 				t.Errorf("the sensor does not cover %s's dnstap:\n%s", srv.name, rep)
 				return
 			}
-			var dropped []emit.CompareEntry
+			var dropped []tapfile.CompareEntry
 			for i := range rep.OnlyB {
 				if srv.own(&rep.OnlyB[i]) {
 					dropped = append(dropped, rep.OnlyB[i])
@@ -157,9 +157,9 @@ func testSpanE2E(t *testing.T, workers int) {
 	}
 }
 
-// compareFiles runs emit.Compare (what `sensor compare` prints) of a
+// compareFiles runs tapfile.Compare (what `sensor compare` prints) of a
 // server's dnstap against the sensor's.
-func compareFiles(t *testing.T, server, sensor, name string) *emit.CompareReport {
+func compareFiles(t *testing.T, server, sensor, name string) *tapfile.CompareReport {
 	t.Helper()
 	a, err := os.Open(server)
 	if err != nil {
@@ -171,7 +171,7 @@ func compareFiles(t *testing.T, server, sensor, name string) *emit.CompareReport
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rep, err := emit.Compare(a, b, emit.CompareOptions{NameA: name, NameB: "sensor"})
+	rep, err := tapfile.Compare(a, b, tapfile.CompareOptions{NameA: name, NameB: "sensor"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +180,14 @@ func compareFiles(t *testing.T, server, sensor, name string) *emit.CompareReport
 
 // bindView reports whether a sensor message is one BIND would log itself:
 // BIND answers it (Unbound's FORWARDER_* view of the same exchange aside).
-func bindView(e *emit.CompareEntry) bool {
+func bindView(e *tapfile.CompareEntry) bool {
 	return slices.Contains(bindAddrs, e.Response.Addr()) &&
 		e.Type != dnstap.Message_FORWARDER_QUERY && e.Type != dnstap.Message_FORWARDER_RESPONSE
 }
 
 // unboundView reports whether a sensor message is one Unbound would log
 // itself: Unbound answers it, or asks it upstream.
-func unboundView(e *emit.CompareEntry) bool {
+func unboundView(e *tapfile.CompareEntry) bool {
 	if slices.Contains(unboundAddrs, e.Response.Addr()) {
 		return true
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/emit"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/tapfile"
 	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
 )
 
@@ -112,7 +112,7 @@ func TestUserDropsPrivileges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := emit.ReadCompareEntries(f)
+	entries, err := tapfile.ReadCompareEntries(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,93 @@ def sll(proto, payload):
 def sll2(proto, payload):
     return struct.pack('!HHIHBB8s', proto, 0, 2, 1, 0, 6, b'\x00\x66\x77\x88\x99\xaa\0\0') + payload
 
+def ppp(proto, payload, acfc=False):
+    return (b'\xff\x03' if acfc else b'') + struct.pack('!H', proto) + payload
+
+def gre1(pppframe, seq=None, ack=None, call=0x0010, plen=None):
+    # PPTP enhanced GRE (RFC 2637 §4.1): K always, S and A optional
+    flags = 0x20 | (0x10 if seq is not None else 0)
+    ver = 0x01 | (0x80 if ack is not None else 0)
+    plen = plen if plen is not None else len(pppframe)
+    h = struct.pack('!BBHHH', flags, ver, 0x880b, plen, call)
+    if seq is not None: h += struct.pack('!I', seq)
+    if ack is not None: h += struct.pack('!I', ack)
+    return h + pppframe
+
+def gpe(nxt, payload, flags=0x0c, vni=42):
+    return struct.pack('!BxxBI', flags, nxt, vni << 8) + payload
+
+def pppoe(payload, code=0, vt=0x11, session=0x1234, ln=None):
+    ln = ln if ln is not None else len(payload)
+    return struct.pack('!BBHH', vt, code, session, ln) + payload
+
+def gtp(payload, msg=0xff, teid=1, seq=None, npdu=None, exts=(), ver=1, pt=1, length=None, ext_flag=None):
+    e = 1 if (exts if ext_flag is None else ext_flag) else 0
+    s_ = 1 if seq is not None else 0
+    pn = 1 if npdu is not None else 0
+    flags = (ver << 5) | (pt << 4) | (e << 2) | (s_ << 1) | pn
+    opt = b''
+    if e or s_ or pn:
+        first = exts[0][0] if exts else 0
+        opt = struct.pack('!HBB', seq or 0, npdu or 0, first)
+        for i, (typ, content) in enumerate(exts):
+            nxt = exts[i + 1][0] if i + 1 < len(exts) else 0
+            body = content + bytes([nxt])
+            units = (len(body) + 1) // 4
+            opt += bytes([units]) + body
+    body = opt + payload
+    length = length if length is not None else len(body)
+    return struct.pack('!BBHI', flags, msg, length, teid) + body
+
+def wifi(body, fc0=0x08, flags=0x02, qos=None, ht=False, seqctl=0x0100):
+    h = struct.pack('<BBH', fc0, flags, 0x2c) + b'\x00\x11\x22\x33\x44\x55' + b'\x02\x00\x5e\x00\x53\x01' + b'\x00\x66\x77\x88\x99\xaa' + struct.pack('<H', seqctl)
+    if flags & 0x03 == 0x03: h += b'\x00\x66\x77\x88\x99\xbb'
+    if qos is not None: h += struct.pack('<H', qos)
+    if ht: h += bytes(4)
+    return h + body
+
+def snap(et, payload, oui=b'\x00\x00\x00'):
+    return b'\xaa\xaa\x03' + oui + struct.pack('!H', et) + payload
+
+def radiotap(frame, rflags=0, ver=0, ln=None, tsft=False, ext=False):
+    # present: Flags (bit 1) and Rate (bit 2), one octet each; optionally
+    # TSFT (bit 0, 8 octets aligned to 8) and a second, empty present word
+    present = 0x06 | (0x01 if tsft else 0) | (0x80000000 if ext else 0)
+    h = struct.pack('<BBHI', ver, 0, 0, present)
+    if ext: h += struct.pack('<I', 0)
+    if tsft:
+        h += bytes((-len(h)) % 8) + struct.pack('<Q', 123456789)
+    h += bytes([rflags, 0x0c])
+    ln = ln if ln is not None else len(h)
+    return h[:2] + struct.pack('<H', ln) + h[4:] + frame
+
+def ppi_hdr(dlt, frame, ln=8, ver=0):
+    return struct.pack('<BBHI', ver, 0, ln, dlt) + frame
+
+def fddi_hdr(body, fc=0x50):
+    return bytes([fc]) + b'\x00\x11\x22\x33\x44\x55' + b'\x00\x66\x77\x88\x99\xaa' + body
+
+def tlv(typ, value, order='<'):
+    n = 4 + len(value)
+    pad = (-n) % 4
+    return struct.pack(order + 'HH', n, typ) + value + bytes(pad)
+
+def nflog(family, packet, order='<', ver=0, extra=True):
+    h = struct.pack('!BBH', family, ver, 0)
+    t = b''
+    if extra:
+        t += tlv(1, struct.pack('!HBB', 0x0800 if family == 2 else 0x86dd, 3, 0), order)  # NFULA_PACKET_HDR
+        t += tlv(10, b'dns-log\0', order)  # NFULA_PREFIX
+    if packet is not None:
+        t += tlv(9, packet, order)  # NFULA_PAYLOAD
+    return h + t
+
+def pktap(dlt, frame, ln=108, rectype=1):
+    h = struct.pack('<III', ln, rectype, dlt) + b'en0'.ljust(24, b'\0') + bytes(ln - 36 if ln >= 36 else 0)
+    return h[:max(ln, 12)] + frame
+
 def tcpdump_line(lt, frame):
+    if lt == 149: lt = 258  # Linux libpcap reads 149 as DLT_USER2; the bytes are PKTAP
     with tempfile.NamedTemporaryFile(suffix='.pcap', delete=False) as f:
         f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, lt))
         f.write(struct.pack('<IIII', 1700000000, 0, len(frame), len(frame)))
@@ -115,8 +201,10 @@ def tcpdump_line(lt, frame):
     os.unlink(p)
     return ' '.join(out.split())
 
-LT = {1: 'capture.LinkTypeEthernet', 0: 'capture.LinkTypeNull', 101: 'capture.LinkTypeRaw', 108: 'capture.LinkTypeLoop',
-      113: 'capture.LinkTypeLinuxSLL', 276: 'capture.LinkTypeLinuxSLL2', 228: 'capture.LinkTypeIPv4', 229: 'capture.LinkTypeIPv6'}
+LT = {1: 'packet.LinkTypeEthernet', 0: 'packet.LinkTypeNull', 101: 'packet.LinkTypeRaw', 108: 'packet.LinkTypeLoop',
+      113: 'packet.LinkTypeLinuxSLL', 276: 'packet.LinkTypeLinuxSLL2', 228: 'packet.LinkTypeIPv4', 229: 'packet.LinkTypeIPv6',
+      10: 'packet.LinkTypeFDDI', 105: 'packet.LinkTypeIEEE80211', 127: 'packet.LinkTypeRadiotap', 149: 'packet.LinkTypePKTAPMac',
+      192: 'packet.LinkTypePPI', 239: 'packet.LinkTypeNFLOG', 258: 'packet.LinkTypePKTAP'}
 
 def emit(var, cases):
     print('var %s = []decodeCase{' % var)
@@ -211,6 +299,10 @@ link = [
     ('null AF_INET6 28 (FreeBSD)', 0, struct.pack('<I', 28) + Q6, MQ6),
     ('null AF_INET6 30 (Darwin) big-endian', 0, struct.pack('>I', 30) + R6, MR6),
     ('null unknown family', 0, struct.pack('<I', 7) + Q4, cnt('DecodeNotIP')),
+    ('null holding EtherType ipv4 big-endian', 0, struct.pack('>I', 0x0800) + Q4, MQ4),
+    ('null holding EtherType ipv6 little-endian', 0, struct.pack('<I', 0x86dd) + R6, MR6),
+    ('null holding EtherType vlan', 0, struct.pack('>I', 0x8100) + struct.pack('!HH', 9, 0x0800) + Q4, m(MQ4, vlan=9)),
+    ('null holding EtherType arp', 0, struct.pack('>I', 0x0806) + bytes(28), cnt('DecodeNotIP')),
     ('null short', 0, b'\x02\x00', cnt('DecodeLinkBadHeader')),
     ('loop AF_INET', 108, struct.pack('>I', 2) + Q4, MQ4),
     ('loop AF_INET6', 108, struct.pack('>I', 24) + Q6, MQ6),
@@ -317,7 +409,29 @@ tun = [
     ('gre checksum key sequence ipv6', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x86dd, Q6, key=7, seq=9, cksum=True))), MQ6),
     ('gre over ipv6 with key', 1, eth(0x86dd, ip6(O6a, O6b, 47, gre(0x0800, R4, key=0x1234))), MR4),
     ('gre transparent ethernet bridging with vlan', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x6558, ethv([(0x8100, 33)], 0x0800, Q4)))), MQ4),
-    ('gre version 1 (pptp)', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x880b, b'\xff\x03\x00\x21' + Q4, key=0x00100001, ver=1))), cnt('DecodeTunnelUnsupported')),
+    ('pptp enhanced gre with sequence', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0x0021, Q4), seq=1))), MQ4),
+    ('pptp enhanced gre with sequence and ack', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0x0021, R4), seq=2, ack=7))), MR4),
+    ('pptp enhanced gre ipv6', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0x0057, Q6), seq=3))), MQ6),
+    ('pptp compressed address, control and protocol', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(b'\x21' + Q4, seq=4))), MQ4),
+    ('pptp padding after the ppp payload', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0x0021, Q4), seq=5) + bytes(6))), MQ4),
+    ('pptp ack alone carries nothing', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(b'', ack=9))), cnt('DecodeNotIP')),
+    ('pptp lcp is not ip', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0xc021, bytes(8)), seq=6))), cnt('DecodeNotIP')),
+    ('pptp without key', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x880b, ppp(0x0021, Q4), ver=1))), cnt('DecodeTunnelBadHeader')),
+    ('pptp protocol not ppp', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x0800, Q4, key=len(Q4) << 16, ver=1))), cnt('DecodeTunnelBadHeader')),
+    ('pptp payload length past packet', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(ppp(0x0021, Q4), seq=1, plen=len(Q4) + 5))), cnt('DecodeTunnelBadHeader')),
+    ('pptp header cut', 1, eth(0x0800, ip4(O4a, O4b, 47, gre1(b'', seq=1, ack=1)[:12])), cnt('DecodeTunnelBadHeader')),
+    ('gre version 0 carrying ppp', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x880b, ppp(0x0021, Q4), key=5))), MQ4),
+    ('gre-in-udp ipv4', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4754, gre(0x0800, Q4))), MQ4),
+    ('gre-in-udp over ipv6 with key', 1, eth(0x86dd, udp6(O6a, O6b, 51000, 4754, gre(0x86dd, R6, key=3))), MR6),
+    ('gre-in-udp header cut', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4754, b'\x00\x00')), cnt('DecodeTunnelBadHeader')),
+    ('vxlan-gpe ipv4', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(1, Q4))), MQ4),
+    ('vxlan-gpe ipv6', 1, eth(0x86dd, udp6(O6a, O6b, 51000, 4790, gpe(2, R6))), MR6),
+    ('vxlan-gpe ethernet', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(3, eth(0x0800, R4)))), MR4),
+    ('vxlan-gpe mpls', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(5, mpls([16], Q6)))), MQ6),
+    ('vxlan-gpe without P is ethernet', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(1, eth(0x0800, Q4), flags=0x08))), MQ4),
+    ('vxlan-gpe nsh unsupported', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(4, bytes(8) + Q4))), cnt('DecodeTunnelUnsupported')),
+    ('vxlan-gpe version 1', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(1, Q4, flags=0x1c))), cnt('DecodeTunnelBadHeader')),
+    ('vxlan-gpe header cut', 1, eth(0x0800, udp4(O4a, O4b, 51000, 4790, gpe(1, b'')[:6])), cnt('DecodeTunnelBadHeader')),
     ('gre routing present', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x0800, bytes(4) + Q4, extra_flags=0x40))), cnt('DecodeTunnelUnsupported')),
     ('gre version 3', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x0800, Q4, ver=3))), cnt('DecodeTunnelBadHeader')),
     ('gre unknown protocol', 1, eth(0x0800, ip4(O4a, O4b, 47, gre(0x0806, bytes(28)))), cnt('DecodeTunnelUnsupported')),
@@ -348,13 +462,147 @@ tun = [
     ('ipip recursion bomb', 1, eth(0x0800, nest_ipip(100, Q4)), cnt('DecodeTunnelDepth')),
 ]
 
+
+PQ4 = pppoe(ppp(0x0021, Q4))
+encap = {
+ 'ppp': ('pppCases', 'PPP', 'TestPPPDecode', [
+    ('pppoe ipv4', 1, eth(0x8864, pppoe(ppp(0x0021, Q4))), MQ4),
+    ('pppoe ipv6', 1, eth(0x8864, pppoe(ppp(0x0057, R6))), MR6),
+    ('pppoe under vlan', 1, ethv([(0x8100, 7)], 0x8864, pppoe(ppp(0x0021, R4))), m(MR4, vlan=7)),
+    ('pppoe under QinQ', 1, ethv([(0x88a8, 100), (0x8100, 200)], 0x8864, pppoe(ppp(0x0057, Q6))), m(MQ6, vlan=100)),
+    ('pppoe ethernet padding cut by length', 1, eth(0x8864, pppoe(ppp(0x0021, Q4))) + bytes(8), MQ4),
+    ('pppoe compressed protocol field', 1, eth(0x8864, pppoe(b'\x21' + Q4)), MQ4),
+    ('pppoe address and control present', 1, eth(0x8864, pppoe(ppp(0x0057, Q6, acfc=True))), MQ6),
+    ('pppoe lcp is not ip', 1, eth(0x8864, pppoe(ppp(0xc021, bytes(8)))), cnt('DecodeNotIP')),
+    ('pppoe ipcp is not ip', 1, eth(0x8864, pppoe(ppp(0x8021, bytes(8)))), cnt('DecodeNotIP')),
+    ('pppoe version 2', 1, eth(0x8864, pppoe(ppp(0x0021, Q4), vt=0x21)), cnt('DecodeLinkBadHeader')),
+    ('pppoe discovery code under session type', 1, eth(0x8864, pppoe(ppp(0x0021, Q4), code=0x09)), cnt('DecodeLinkBadHeader')),
+    ('pppoe length past frame', 1, eth(0x8864, pppoe(ppp(0x0021, Q4), ln=len(Q4) + 20)), cnt('DecodeLinkBadHeader')),
+    ('pppoe empty payload', 1, eth(0x8864, pppoe(b'')), cnt('DecodeLinkBadHeader')),
+    ('pppoe one-octet protocol cut', 1, eth(0x8864, pppoe(b'\x00')), cnt('DecodeLinkBadHeader')),
+    ('pppoe header cut', 1, eth(0x8864, b'\x11\x00\x12'), cnt('DecodeLinkBadHeader')),
+    ('pppoe cut by snaplen', 1, eth(0x8864, PQ4)[:40], cnt('DecodeTruncated', wireLen=14 + len(PQ4))),
+ ]),
+ 'gtp': ('gtpCases', 'GTP-U', 'TestGTPDecode', [
+    ('gtp ipv4 in ipv4', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q4))), MQ4),
+    ('gtp ipv6 in ipv6', 1, eth(0x86dd, udp6(O6a, O6b, 2152, 2152, gtp(R6))), MR6),
+    ('gtp ipv4 in ipv6', 1, eth(0x86dd, udp6(O6a, O6b, 2152, 2152, gtp(R4, teid=0xdeadbeef))), MR4),
+    ('gtp sequence number', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q4, seq=5))), MQ4),
+    ('gtp n-pdu number', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q6, npdu=3))), MQ6),
+    ('gtp pdu session container', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(R4, exts=[(0x85, b'\x00\x09')]))), MR4),
+    ('gtp two extension headers', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(R6, seq=1, exts=[(0x85, b'\x10\x01'), (0x40, b'\x08\x68')]))), MR6),
+    ('gtp extension of length zero', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(bytes([0]) + bytes(3) + Q4, ext_flag=True, exts=[])[:8] + struct.pack('!HBB', 0, 0, 0x85) + bytes([0, 0, 0, 0]) + Q4)), cnt('DecodeTunnelBadHeader')),
+    ('gtp extension past packet', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(b'', exts=[(0x85, b'\x00\x09')])[:12] + b'\x05\x00')), cnt('DecodeTunnelBadHeader')),
+    ('gtp echo request', 1, eth(0x0800, udp4(O4a, O4b, 40000, 2152, gtp(b'', msg=1, teid=0, seq=1))), cnt('DecodeNotIP')),
+    ('gtp end marker', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(b'', msg=254))), cnt('DecodeNotIP')),
+    ('gtp version 2', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q4, ver=2))), cnt('DecodeTunnelBadHeader')),
+    ('gtp prime', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q4, pt=0))), cnt('DecodeTunnelBadHeader')),
+    ('gtp length past payload', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(Q4, length=len(Q4) + 4))), cnt('DecodeTunnelBadHeader')),
+    ('gtp optional fields cut', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(b'', seq=1, length=2))), cnt('DecodeTunnelBadHeader')),
+    ('gtp header cut', 1, eth(0x0800, udp4(O4a, O4b, 2152, 2152, gtp(b'')[:6])), cnt('DecodeTunnelBadHeader')),
+ ]),
+ 'wifi': ('wifiCases', 'IEEE 802.11, radiotap and PPI', 'TestWiFiDecode', [
+    ('802.11 data from ds ipv4', 105, wifi(snap(0x0800, Q4)), MQ4),
+    ('802.11 data to ds ipv6', 105, wifi(snap(0x86dd, R6), flags=0x01), MR6),
+    ('802.11 qos data', 105, wifi(snap(0x0800, R4), fc0=0x88, qos=0x0005), MR4),
+    ('802.11 qos data four addresses', 105, wifi(snap(0x86dd, Q6), fc0=0x88, flags=0x03, qos=0x0006), MQ6),
+    ('802.11 qos data with ht control', 105, wifi(snap(0x0800, Q4), fc0=0x88, flags=0x82, qos=0, ht=True), MQ4),
+    ('802.11 bridge tunnel oui', 105, wifi(snap(0x0800, Q4, oui=b'\x00\x00\xf8')), MQ4),
+    ('802.11 protected', 105, wifi(b'\x01\x00\x00\x20\x00\x00\x00\x00' + bytes(60), flags=0x42), cnt('DecodeWiFiProtected')),
+    ('802.11 protected qos', 105, wifi(b'\x01\x00\x00\x20\x00\x00\x00\x00' + bytes(60), fc0=0x88, flags=0x41, qos=0), cnt('DecodeWiFiProtected')),
+    ('802.11 null data', 105, wifi(b'', fc0=0x48, flags=0x01), cnt('DecodeNotIP')),
+    ('802.11 beacon', 105, wifi(bytes(12) + b'\x00\x04test', fc0=0x80, flags=0), cnt('DecodeNotIP')),
+    ('802.11 more fragments', 105, wifi(snap(0x0800, Q4), flags=0x06), cnt('DecodeWiFiUnsupported')),
+    ('802.11 second fragment', 105, wifi(Q4[10:], seqctl=0x0101), cnt('DecodeWiFiUnsupported')),
+    ('802.11 a-msdu', 105, wifi(bytes(14) + struct.pack('!H', 8 + len(Q4)) + snap(0x0800, Q4), fc0=0x88, qos=0x0080), cnt('DecodeWiFiUnsupported')),
+    ('802.11 llc not snap (spanning tree)', 105, wifi(b'\x42\x42\x03' + bytes(35)), cnt('DecodeNotIP')),
+    ('802.11 snap arp', 105, wifi(snap(0x0806, bytes(28))), cnt('DecodeNotIP')),
+    ('802.11 snap other oui', 105, wifi(snap(0x0800, Q4, oui=b'\x00\x0b\x85')), cnt('DecodeNotIP')),
+    ('802.11 snap cut', 105, wifi(b'\xaa\xaa\x03\x00'), cnt('DecodeLinkBadHeader')),
+    ('802.11 header cut', 105, wifi(b'')[:20], cnt('DecodeLinkBadHeader')),
+    ('802.11 protocol version 1', 105, wifi(snap(0x0800, Q4), fc0=0x09), cnt('DecodeLinkBadHeader')),
+    ('radiotap 802.11 ipv4', 127, radiotap(wifi(snap(0x0800, Q4))), MQ4),
+    ('radiotap with fcs at end', 127, radiotap(wifi(snap(0x86dd, R6), fc0=0x88, qos=0) + b'\xde\xad\xbe\xef', rflags=0x10), MR6),
+    ('radiotap tsft, extended bitmap, data pad', 127, radiotap(wifi(bytes(2) + snap(0x0800, R4), fc0=0x88, qos=0), rflags=0x20, tsft=True, ext=True), MR4),
+    ('radiotap data pad on a 24-octet header', 127, radiotap(wifi(snap(0x0800, Q4)), rflags=0x20), MQ4),
+    ('radiotap flags past header', 127, struct.pack('<BBHI', 0, 0, 8, 0x02) + wifi(snap(0x0800, Q4)), cnt('DecodeLinkBadHeader')),
+    ('radiotap version 1', 127, radiotap(wifi(snap(0x0800, Q4)), ver=1), cnt('DecodeLinkBadHeader')),
+    ('radiotap length below 8', 127, radiotap(wifi(snap(0x0800, Q4)), ln=4), cnt('DecodeLinkBadHeader')),
+    ('radiotap length past frame', 127, radiotap(b'', ln=64), cnt('DecodeLinkBadHeader')),
+    ('ppi 802.11 ipv4', 192, ppi_hdr(105, wifi(snap(0x0800, Q4))), MQ4),
+    ('ppi 802.11 qos ipv6', 192, ppi_hdr(105, wifi(snap(0x86dd, Q6), fc0=0x88, qos=3)), MQ6),
+    ('ppi ethernet', 192, ppi_hdr(1, eth(0x0800, R4)), MR4),
+    ('ppi with a field', 192, ppi_hdr(105, struct.pack('<HH', 2, 4) + bytes(4) + wifi(snap(0x0800, R4)), ln=16), MR4),
+    ('ppi inside ppi', 192, ppi_hdr(192, ppi_hdr(105, wifi(snap(0x0800, Q4)))), cnt('DecodeUnknownLinkType')),
+    ('ppi dlt above 16 bits', 192, ppi_hdr(0x10001, eth(0x0800, R4)), cnt('DecodeUnknownLinkType')),
+    ('ppi version 1', 192, ppi_hdr(105, wifi(snap(0x0800, Q4)), ver=1), cnt('DecodeLinkBadHeader')),
+    ('ppi length past frame', 192, ppi_hdr(105, b'', ln=32), cnt('DecodeLinkBadHeader')),
+    ('ppi cut', 192, ppi_hdr(105, b'')[:6], cnt('DecodeLinkBadHeader')),
+ ]),
+ 'llc': ('fddiCases', 'FDDI and LLC/SNAP', 'TestFDDIDecode', [
+    ('fddi ipv4', 10, fddi_hdr(snap(0x0800, Q4)), MQ4),
+    ('fddi ipv6 priority 3', 10, fddi_hdr(snap(0x86dd, R6), fc=0x53), MR6),
+    ('fddi smt frame', 10, fddi_hdr(bytes(32), fc=0x41), cnt('DecodeNotIP')),
+    ('fddi llc not snap', 10, fddi_hdr(b'\xf0\xf0\x03' + bytes(40)), cnt('DecodeNotIP')),
+    ('fddi snap cut', 10, fddi_hdr(b'\xaa\xaa\x03\x00\x00'), cnt('DecodeLinkBadHeader')),
+    ('fddi llc cut', 10, fddi_hdr(b'\xaa'), cnt('DecodeLinkBadHeader')),
+    ('fddi header cut', 10, fddi_hdr(b'')[:10], cnt('DecodeLinkBadHeader')),
+ ]),
+ 'nflog': ('nflogCases', 'NFLOG', 'TestNFLOGDecode', [
+    ('nflog ipv4', 239, nflog(2, Q4), MQ4),
+    ('nflog ipv6', 239, nflog(10, R6), MR6),
+    ('nflog big-endian tlvs', 239, nflog(2, R4, order='>'), MR4),
+    ('nflog payload first', 239, nflog(10, Q6, extra=False), MQ6),
+    ('nflog without payload', 239, nflog(2, None), cnt('DecodeLinkBadHeader')),
+    ('nflog bridge family', 239, nflog(7, eth(0x0800, Q4)), cnt('DecodeNotIP')),
+    ('nflog version 1', 239, nflog(2, Q4, ver=1), cnt('DecodeLinkBadHeader')),
+    ('nflog tlv length below 4', 239, struct.pack('!BBH', 2, 0, 0) + struct.pack('<HH', 2, 9) + Q4, cnt('DecodeLinkBadHeader')),
+    ('nflog tlv length past record', 239, struct.pack('!BBH', 2, 0, 0) + struct.pack('<HH', 4 + len(Q4) + 9, 9) + Q4, cnt('DecodeLinkBadHeader')),
+    ('nflog header cut', 239, b'\x02\x00', cnt('DecodeLinkBadHeader')),
+ ]),
+ 'pktap': ('pktapCases', 'PKTAP', 'TestPKTAPDecode', [
+    ('pktap ethernet ipv4', 258, pktap(1, eth(0x0800, Q4)), MQ4),
+    ('pktap raw ipv6 (DLT_RAW 12)', 258, pktap(12, R6), MR6),
+    ('pktap 149 ethernet', 149, pktap(1, eth(0x86dd, Q6)), MQ6),
+    ('pktap 149 null', 149, pktap(0, struct.pack('<I', 2) + R4), MR4),
+    ('pktap longer header', 258, pktap(1, eth(0x0800, Q4), ln=156), MQ4),
+    ('pktap record without packet', 258, pktap(1, eth(0x0800, Q4), rectype=0), cnt('DecodeNotIP')),
+    ('pktap inside pktap', 258, pktap(258, pktap(1, eth(0x0800, Q4))), cnt('DecodeUnknownLinkType')),
+    ('pktap header length below 108', 258, pktap(1, eth(0x0800, Q4))[:4].replace(b'\x6c', b'\x20') + pktap(1, eth(0x0800, Q4))[4:], cnt('DecodeLinkBadHeader')),
+    ('pktap header length past frame', 258, struct.pack('<I', 4000) + pktap(1, eth(0x0800, Q4))[4:], cnt('DecodeLinkBadHeader')),
+    ('pktap header cut', 258, pktap(1, b'')[:64], cnt('DecodeLinkBadHeader')),
+ ]),
+}
+
+def emit_file(key):
+    var, what, test, cases = encap[key]
+    print('// Code generated by testdata/gen_frames.py (python3 testdata/gen_frames.py %s > %s_test.go); DO NOT EDIT.' % (key, key))
+    print('// The comment above each frame is tcpdump -nn -t\'s reading of it.')
+    print()
+    print('package reassembly')
+    print()
+    print('import (')
+    print('\t"testing"')
+    print()
+    print('\t"github.com/dnstap-sensor/dnstap-sensor/internal/packet"')
+    print(')')
+    print()
+    print('func %s(t *testing.T) { runDecodeCases(t, %s) }' % (test, var))
+    print()
+    print('// %s are crafted %s frames and what each must decode to.' % (var, what))
+    emit(var, cases)
+
+if len(sys.argv) > 1:
+    emit_file(sys.argv[1])
+    sys.exit(0)
+
 print('// Crafted frames for the decode tests, written by testdata/gen_frames.py')
 print("// (python3 testdata/gen_frames.py > frames_test.go). The comment above each frame")
 print("// is tcpdump -nn -t's reading of it.")
 print()
 print('package reassembly')
 print()
-print('import "github.com/dnstap-sensor/dnstap-sensor/internal/capture"')
+print('import "github.com/dnstap-sensor/dnstap-sensor/internal/packet"')
 print()
 print('// testQuery is "A? example.com." with ID 0x1234 and RD set.')
 print('var testQuery = mustHexVar("%s")' % QUERY.hex())

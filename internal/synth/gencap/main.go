@@ -27,7 +27,7 @@ func main() {
 
 func run() error {
 	var (
-		kind    = flag.String("kind", "udp", "traffic: udp, tcp, frag, synflood or fragflood")
+		kind    = flag.String("kind", "udp", "traffic: udp, tcp, frag, synflood, fragflood, queryflood or collideflood (queries chosen to collide in the old pairing hash)")
 		n       = flag.Int("n", 1_000_000, "packets to write")
 		out     = flag.String("o", "", "output pcap file (required; - for stdout)")
 		seed    = flag.Uint64("seed", 1, "PRNG seed")
