@@ -108,6 +108,12 @@ bench: build
 		echo "== sensor -r $$f"; \
 		bin/benchrun -sensor $(BIN) -pcap $$f -runs 3 -- -w /tmp/bench-$$k.dnstap -no-progress; \
 	done
+	@# File input over several workers (internal/parallel): the same
+	@# captures with --workers 1 and 2, wall time and CPU.
+	@set -e; for k in udp tcp; do for w in 1 2; do \
+		echo "== sensor -r testdata/bench/$$k-$(BENCH_N).pcap --workers $$w"; \
+		bin/benchrun -sensor $(BIN) -pcap testdata/bench/$$k-$(BENCH_N).pcap -runs 3 -- -w /tmp/bench-$$k-w$$w.dnstap -no-progress --workers $$w; \
+	done; done
 
 # The naive loop the issue compares with (gopacket + miekg Unpack +
 # golang-dnstap + framestream), on the same UDP capture.

@@ -61,6 +61,12 @@ type options struct {
 	rotateKeep     keepValue
 	outputs        []outputSpec
 
+	serverDnstaps      stringList // --server-dnstap, parsed into serverDnstap (serverdnstap.go)
+	serverDnstapMode   string
+	serverDnstapWindow time.Duration
+	serverDnstapGroup  string
+	serverDnstap       serverDnstapSpec
+
 	servers    string
 	role       string
 	forwarders string
@@ -129,6 +135,10 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.rotateSize, "rotate-size", "start a new -w file before one grows past `size` (256MiB; K, M, G, T are binary multiples)")
 	fs.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new -w file at every multiple of this `interval` (UTC; 1h: on the hour)")
 	fs.Var(&o.rotateKeep, "rotate-keep", "delete the oldest finished -w files beyond this total `size` (20GiB) or file count (a bare number: 50)")
+	fs.Var(&o.serverDnstaps, "server-dnstap", "merge the monitored server's own dnstap, taken on `unix:PATH` or tcp:HOST:PORT (with -i) or read from file:PATH (with -r), with the wire; repeat for several")
+	fs.StringVar(&o.serverDnstapMode, "server-dnstap-mode", "", "with --server-dnstap: `merge` (the server's frames plus the wire's it lacks; the default) or verify (the server's frames; only count)")
+	fs.DurationVar(&o.serverDnstapWindow, "server-dnstap-window", 0, "with --server-dnstap: how long a message waits for its partner from the other side (`duration`, message time; default 10s); the output lags by it")
+	fs.StringVar(&o.serverDnstapGroup, "server-dnstap-group", "", "with --server-dnstap unix: the socket's `group` (e.g. bind), so that a server running as its own user may connect")
 	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role and @identity (10.0.0.53=recursive@dc1)")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
@@ -164,6 +174,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
   sensor -i IFACE [-i IFACE...] [--workers N] [OUTPUTS] [options] [filter expression]
     OUTPUTS, any together: -w FILE [--rotate-size S --rotate-interval D --rotate-keep S|N],
     -u SOCKET..., --tcp HOST:PORT... [--balance ... --tls-* ... --spool DIR], -y|-j|-q [-]
+    a server's own dnstap merged with the wire into the outputs:
+    --server-dnstap unix:PATH|tcp:HOST:PORT (-i) | file:PATH (-r) [--server-dnstap-mode merge|verify]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
   sensor check-config FILE
@@ -230,6 +242,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	var err error
 	if o.outputs, err = parseOutputs(o); err != nil {
+		return nil, err
+	}
+	if err = parseServerDnstap(o); err != nil {
 		return nil, err
 	}
 	if o.defaultRole, err = emit.ParseRole(o.role); err != nil {

@@ -139,6 +139,9 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	}
 	logf := newLogger(stderr)
 	outs, err := openOutputs(o.outputs, stdout, logf)
+	if err == nil {
+		err = outs.listenServerDnstap(&o.serverDnstap, logf)
+	}
 	if err != nil {
 		closeWorkers(workers)
 		if ln != nil {
@@ -306,6 +309,9 @@ func logStats(s *summary, logf func(string, ...any)) {
 	for _, o := range s.outputs {
 		fmt.Fprintf(&b, "; %s: delivered %d, dropped %d, queued %d, %s", o.name, o.stats.Delivered(), o.stats.Dropped(), o.stats.Queued(), o.stats.State())
 	}
+	if s.server != nil {
+		b.WriteString(s.server.logLine())
+	}
 	logf("stats: %d packets, %d frames encoded, %d dropped by kernel%s",
 		s.packets, s.pipe.v["frames_encoded"], s.kernel.v["kernel_drops"], b.String())
 }
@@ -359,6 +365,7 @@ func liveSummary(o *options, workers []*liveWorker, outs *outputSet, elapsed tim
 		w.pipe.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
 	s.outputs = outs.reports()
+	s.server = outs.serverSummary()
 	return s
 }
 

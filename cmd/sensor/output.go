@@ -247,6 +247,7 @@ type outputSet struct {
 	specs  []outputSpec
 	outs   []emit.Output
 	queues []*emit.Queue
+	server *serverDnstap // --server-dnstap: the Merger is the one queue's output (serverdnstap.go)
 }
 
 // openOutputs builds every output; on an error it closes those it built.
@@ -268,6 +269,10 @@ func openOutputs(specs []outputSpec, stdout io.Writer, logf func(string, ...any)
 // start puts a Queue in front of each output. Block is for file input: the
 // run waits for a slow output instead of dropping.
 func (s *outputSet) start(cfg emit.QueueConfig) {
+	if s.server != nil {
+		s.startMerged(cfg)
+		return
+	}
 	for _, o := range s.outs {
 		s.queues = append(s.queues, emit.NewQueue(o, cfg))
 	}
@@ -286,6 +291,9 @@ func (s *outputSet) writer() fanout {
 // close drains every queue and closes its output; all producers must be
 // flushed. It returns the errors, each naming its output.
 func (s *outputSet) close() error {
+	if s.server != nil {
+		return s.closeMerged()
+	}
 	var errs []error
 	for i, q := range s.queues {
 		if err := q.Close(); err != nil {
@@ -319,6 +327,9 @@ func (s *outputSet) reports() []outputReport {
 		if k, ok := o.(kindSet); ok {
 			r[i].extra.addSet(k)
 		}
+	}
+	if s.server != nil {
+		r = append(r, s.server.mergerReport())
 	}
 	return r
 }

@@ -27,7 +27,7 @@ func defaultLimits() limits {
 		maxTCPBuffers: r.MaxTCPBufferBytes,
 		flowTimeout:   r.FlowTimeout, maxFragSets: r.MaxFragmentSets, maxFragBytes: r.MaxFragmentBytes,
 		fragTimeout: r.FragmentTimeout, maxPending: emit.DefaultMaxPending, pairTimeout: emit.DefaultPairTimeout,
-		queueBatches: 32,
+		queueBatches: emit.DefaultBatches,
 	}
 }
 
@@ -159,6 +159,9 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		}
 	}
 	outs, err := openOutputs(o.outputs, stdout, newLogger(stderr))
+	if err == nil {
+		err = outs.listenServerDnstap(&o.serverDnstap, newLogger(stderr))
+	}
 	if err != nil {
 		return err
 	}
@@ -219,6 +222,7 @@ func runFile(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		p.Stats().EachType(func(t emit.MessageType, v uint64) { s.types.add(t.String(), stat.Activity, v) })
 	}
 	s.outputs = outs.reports()
+	s.server = outs.serverSummary()
 	s.heapAllocs = heapAllocs()
 	if n := match.Failed(); n > 0 {
 		s.decode.add("filter_compile_failed", stat.Error, n)

@@ -63,6 +63,8 @@ type summary struct {
 
 	files        []capture.FileResult // several inputs: what each gave
 	skippedFiles int                  // files in input directories that are no captures
+
+	server *serverSummary // --server-dnstap (serverdnstap.go)
 }
 
 // maxFileLines bounds the per-file lines of the summary: a day of
@@ -131,6 +133,9 @@ func (s *summary) print(w io.Writer) {
 	fmt.Fprintf(&b, "  frames encoded             %12d\n", p["frames_encoded"])
 	for _, o := range s.outputs {
 		o.print(&b)
+	}
+	if s.server != nil {
+		s.server.print(&b)
 	}
 	// The count includes start-up (a few hundred to a thousand objects);
 	// per message it only means something over a long run.
