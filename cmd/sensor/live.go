@@ -183,6 +183,9 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		logf("%s", privLine)
 	}
 	logf("capturing on %v with %d worker(s) per interface -> %s", o.interfaces, o.workers, strings.Join(names, ", "))
+	if err := notifyReady(); err != nil {
+		logf("%v", err)
+	}
 	endWatch := watch(o, workers, snapshot, logf)
 	runWorkers(workers, stop)
 	endWatch()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,7 +152,14 @@ func TestServiceSyscallFilter(t *testing.T) {
 	l := lab.New(t)
 	trace := filepath.Join(t.TempDir(), "strace.txt")
 	out := filepath.Join(t.TempDir(), "s.dnstap")
-	sensor := l.Server.Start(t, "strace", "-f", "-qq", "-o", trace, bin, "-i", l.ServerIf, "--workers", "2",
+	// As systemd starts it (Type=notify), so that READY=1 is traced too.
+	notify := filepath.Join(t.TempDir(), "notify")
+	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	sensor := l.Server.Start(t, "env", "NOTIFY_SOCKET="+notify, "strace", "-f", "-qq", "-o", trace, bin, "-i", l.ServerIf, "--workers", "2",
 		"-w", out, "--metrics", "127.0.0.1:0", "--stats-interval", "100ms", "--config", filepath.Join(testenv.RepoRoot(), "packaging", "sensor.conf"))
 	for range 2 {
 		sensor.WaitFor(t, "capture socket opened", sensorStartWait)
@@ -196,7 +204,7 @@ func TestServiceSyscallFilter(t *testing.T) {
 			refused = append(refused, m[1])
 		}
 	}
-	if len(used) < 20 || !slices.Contains(used, "setsockopt") || !slices.Contains(used, "mmap") {
+	if len(used) < 20 || !slices.Contains(used, "setsockopt") || !slices.Contains(used, "mmap") || !slices.Contains(used, "connect") {
 		t.Fatalf("strace saw only %v: misread?", used)
 	}
 	if len(refused) > 0 {
@@ -232,5 +240,38 @@ func TestLogrotateConfig(t *testing.T) {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("logrotate --debug does not say %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestServiceNotify: started as systemd starts a Type=notify unit (with
+// NOTIFY_SOCKET), the sensor sends READY=1 once it captures.
+func TestServiceNotify(t *testing.T) {
+	testenv.NeedRoot(t)
+	bin := sensorBin(t)
+	sock := filepath.Join(t.TempDir(), "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(bin, "-i", "lo", "-q", "--duration", "30s")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	ln.SetReadDeadline(time.Now().Add(sensorStartWait))
+	buf := make([]byte, 512)
+	n, err := ln.Read(buf)
+	if err != nil {
+		t.Fatalf("no notification from the sensor: %v\n%s", err, stderr.String())
+	}
+	if got := string(buf[:n]); got != "READY=1\nSTATUS=capturing\n" {
+		t.Fatalf("notification %q, want READY=1 and a status", got)
 	}
 }
