@@ -10,7 +10,7 @@ BIN       := bin/sensor
 DEB_PKGS  := bind9 bind9-dnsutils unbound knot-dnsutils fstrm-bin dnstap-ldns \
              golang-github-dnstap-golang-dnstap-cli tcpdump tshark wireshark-common tcpreplay \
              iproute2 ethtool libpcap-dev dnsperf stunnel4 chromium \
-             prometheus curl
+             prometheus curl systemd strace logrotate util-linux debootstrap lintian man-db
 # Filter expressions are compiled by libpcap through cgo (see README). Without
 # its headers the sensor still builds, with the built-in DNS filter only.
 PCAP_TAGS := $(if $(wildcard /usr/include/pcap/pcap.h),,-tags nopcap)
@@ -22,7 +22,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 FUZZ_PKGS := ./internal/capture ./internal/reassembly ./internal/emit ./internal/merge ./internal/analyze ./bpf
 
-.PHONY: all build demo test unit e2e replay replay-smoke deps bench bench-naive fuzz fuzz-short lint golden clean
+.PHONY: all build demo test unit e2e replay replay-smoke deps bench bench-naive fuzz fuzz-short lint golden clean dist
 
 all: build
 
@@ -37,6 +37,27 @@ demo: build
 	$(BIN) -r testdata/pcaps/dnscap_dns.pcap -w out/demo.dnstap
 	@echo "--- first frames of out/demo.dnstap, read back by the sensor:"
 	@$(BIN) read out/demo.dnstap | head -n 12
+
+# Release artefacts in $(DIST_DIR): static binaries (pure Go, CGO_ENABLED=0:
+# the built-in DNS filter only, as the nopcap tag says; filter expressions
+# need the libpcap build) and a .deb per architecture, built with dpkg-deb
+# alone (packaging/build-deb.sh). The man page comes from the binary's -h.
+DIST_DIR     ?= out/dist
+DIST_ARCHES  ?= amd64 arm64
+DIST_VERSION ?= 0.1.0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+HOST_ARCH    := $(shell $(GO) env GOARCH)
+dist:
+	@mkdir -p $(DIST_DIR)
+	@# $(sort) also drops a duplicate: the host's binary makes the man page.
+	@set -e; for a in $(sort $(DIST_ARCHES) $(HOST_ARCH)); do \
+		echo "build $(DIST_DIR)/dnstap-sensor-linux-$$a"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -tags nopcap \
+			-ldflags '-s -w -X main.version=$(DIST_VERSION)' -o $(DIST_DIR)/dnstap-sensor-linux-$$a ./cmd/sensor; \
+	done
+	$(GO) run ./internal/genman -sensor $(DIST_DIR)/dnstap-sensor-linux-$(HOST_ARCH) -version $(DIST_VERSION) > $(DIST_DIR)/dnstap-sensor.1
+	@set -e; for a in $(DIST_ARCHES); do \
+		packaging/build-deb.sh $$a $(DIST_DIR)/dnstap-sensor-linux-$$a $(DIST_DIR)/dnstap-sensor.1 $(DIST_VERSION) $(DIST_DIR); \
+	done
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

@@ -86,6 +86,7 @@ type options struct {
 	metrics     string
 	memoryLimit sizeValue
 	cpuProfile  string
+	user        string
 
 	maxFlows       int
 	maxStreamBytes int
@@ -140,7 +141,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.serverDnstapMode, "server-dnstap-mode", "", "with --server-dnstap: `merge` (the server's frames plus the wire's it lacks; the default) or verify (the server's frames; only count)")
 	fs.DurationVar(&o.serverDnstapWindow, "server-dnstap-window", 0, "with --server-dnstap: how long a message waits for its partner from the other side (`duration`, message time; default 10s); the output lags by it")
 	fs.StringVar(&o.serverDnstapGroup, "server-dnstap-group", "", "with --server-dnstap unix: the socket's `group` (e.g. bind), so that a server running as its own user may connect")
-	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role")
+	fs.StringVar(&o.servers, "server", "", "monitored DNS servers: comma-separated `addresses` or CIDRs, each optionally =role and @identity (10.0.0.53=recursive@dc1)")
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
 	fs.StringVar(&o.identity, "identity", "", "dnstap identity (default: host name)")
@@ -154,6 +155,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on `host:port` during live capture")
 	fs.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (`size`: 48MiB; GOMEMLIMIT): the collector works harder near it (default none)")
+	fs.StringVar(&o.user, "user", "", "after opening sockets, listener and outputs, run as `user` (and its groups) with only CAP_NET_RAW and no_new_privs (live capture)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop live capture after this long (0: until SIGINT/SIGTERM)")
 	d := defaultLimits()
@@ -179,6 +181,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
     --server-dnstap unix:PATH|tcp:HOST:PORT (-i) | file:PATH (-r) [--server-dnstap-mode merge|verify]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
+  sensor check-config FILE
   sensor version
 
 options:
@@ -237,6 +240,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		// interface), and would otherwise wait forever for a link of
 		// that name to appear.
 		return nil, usagef("-i any is not supported: give each interface with its own -i")
+	case o.user != "" && len(o.readFiles) > 0:
+		return nil, usagef("--user applies to live capture (-i); a file run needs no privilege")
 	}
 	var err error
 	if o.outputs, err = parseOutputs(o); err != nil {
@@ -291,12 +296,16 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// parseServers parses "192.0.2.53,2001:db8::/64=authoritative": each entry
-// has the role it names, or def.
+// parseServers parses "192.0.2.53,2001:db8::/64=authoritative@ns1": each entry
+// has the role it names, or def, and the dnstap identity after @, if any.
 func parseServers(s string, def emit.Role) ([]emit.ServerSpec, error) {
 	var out []emit.ServerSpec
 	for _, item := range splitList(s) {
-		addr, name, hasRole := strings.Cut(item, "=")
+		spec, identity, hasIdentity := strings.Cut(item, "@")
+		if hasIdentity && identity == "" {
+			return nil, usagef("--server %q: empty identity after @", item)
+		}
+		addr, name, hasRole := strings.Cut(spec, "=")
 		role := def
 		if hasRole {
 			var err error
@@ -308,7 +317,7 @@ func parseServers(s string, def emit.Role) ([]emit.ServerSpec, error) {
 		if err != nil {
 			return nil, usagef("--server %q: %v", item, err)
 		}
-		out = append(out, emit.ServerSpec{Prefix: p, Role: role})
+		out = append(out, emit.ServerSpec{Prefix: p, Role: role, Identity: identity})
 	}
 	return out, nil
 }

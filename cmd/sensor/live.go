@@ -167,6 +167,15 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 		return err
 	}
 	outs.start(emit.QueueConfig{Batches: o.queueBatches})
+	privLine, err := dropUser(o)
+	if err != nil {
+		closeWorkers(workers)
+		if ln != nil {
+			ln.Close()
+		}
+		outs.close()
+		return err
+	}
 	for _, w := range workers {
 		w.out = outs.writer()
 		w.pipe = emit.NewPipeline(ecfg, w.out)
@@ -187,7 +196,13 @@ func runLive(o *options, rcfg reassembly.Config, ecfg emit.Config, stop *stopper
 	for i := range o.outputs {
 		names[i] = o.outputs[i].name()
 	}
+	if privLine != "" {
+		logf("%s", privLine)
+	}
 	logf("capturing on %v with %d worker(s) -> %s", o.interfaces, o.workers, strings.Join(names, ", "))
+	if err := notifyReady(); err != nil {
+		logf("%v", err)
+	}
 	endWatch := watch(o, workers, snapshot, logf)
 	runWorkers(workers, stop)
 	endWatch()

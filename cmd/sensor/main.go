@@ -33,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitCode(runReport(args[1:], stdout, stderr), stderr)
 		case "baseline":
 			return exitCode(runBaseline(args[1:], stdout, stderr), stderr)
+		case "check-config":
+			return runCheckConfig(args[1:], stdout, stderr)
 		case "version", "--version", "-version":
 			fmt.Fprintf(stdout, "dnstap-sensor %s\n", version)
 			return exitOK

@@ -135,8 +135,12 @@ type LiveConfig struct {
 	// When it runs, the kernel has already removed the outer VLAN tag (see
 	// Frame.VLAN), and in a fanout group has reassembled IPv4 fragments.
 	Filter []bpf.RawInstruction
-	// Promiscuous turns promiscuous mode on through netlink while the
-	// source is open, and off at Close if no one else had it on.
+	// Promiscuous joins the socket to the interface's promiscuous
+	// membership (PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC). The kernel
+	// counts memberships per interface and drops this one when the socket
+	// closes, however the process ends (SIGKILL included), so the
+	// interface is never left promiscuous and a setting made by someone
+	// else (ip link set promisc on) is neither taken over nor undone.
 	Promiscuous bool
 	// Index is copied into Frame.Interface of every frame.
 	Index int
@@ -219,9 +223,8 @@ type LiveSource struct {
 
 	linkErr error // ErrLinkDown once seen: returned after the ring is drained
 
-	pollfd  [1]unix.PollFd
-	pollMS  int
-	promisc *promiscRef
+	pollfd [1]unix.PollFd
+	pollMS int
 
 	fanout   fanoutKey // the fanout group joined, when inFanout
 	inFanout bool
@@ -271,7 +274,7 @@ func (s *LiveSource) open() error {
 	// below, after the filter is in place.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("socket: %w", err)
+		return socketError(err)
 	}
 	s.fd = fd
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
@@ -324,11 +327,14 @@ func (s *LiveSource) open() error {
 		s.fanout, s.inFanout = key, true
 	}
 	if cfg.Promiscuous && cfg.mirror == nil {
-		ref, err := promiscAcquire(s.ifindex)
-		if err != nil {
-			return err
+		// The membership needs no capability beyond the CAP_NET_RAW that
+		// opened the socket, unlike IFF_PROMISC through netlink
+		// (CAP_NET_ADMIN), which also outlives the process. A mirror
+		// takes one per interface instead (mirror.go).
+		mreq := unix.PacketMreq{Ifindex: int32(s.ifindex), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return fmt.Errorf("promiscuous mode (PACKET_MR_PROMISC; --no-promisc goes without): %w", err)
 		}
-		s.promisc = ref
 	}
 	// Counters of the short time between bind and now belong to this
 	// socket; nothing to discard.
@@ -351,6 +357,16 @@ func attachFilter(fd int, filter []bpf.RawInstruction) error {
 		return fmt.Errorf("SO_ATTACH_FILTER (%d instructions): %w", len(prog), err)
 	}
 	return nil
+}
+
+// socketError says, when the kernel refused an AF_PACKET socket for lack
+// of privilege, which capability is missing and how to grant it: the bare
+// "operation not permitted" sends an operator searching.
+func socketError(err error) error {
+	if err == unix.EPERM || err == unix.EACCES {
+		return fmt.Errorf("AF_PACKET socket needs CAP_NET_RAW (run as root or grant it with setcap or systemd's AmbientCapabilities): %w", err)
+	}
+	return fmt.Errorf("AF_PACKET socket: %w", err)
 }
 
 // isLoopback reports whether the interface is a loopback device.
@@ -423,7 +439,7 @@ func hardwareLinkType(fd int, name string) (packet.LinkType, error) {
 func InterfaceLinkType(name string) (packet.LinkType, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("capture: link type of %s: %w", name, err)
+		return 0, fmt.Errorf("capture: link type of %s: %w", name, socketError(err))
 	}
 	defer unix.Close(fd)
 	lt, err := hardwareLinkType(fd, name)
@@ -439,10 +455,6 @@ func InterfaceLinkType(name string) (packet.LinkType, error) {
 // release frees what open got, in reverse order, without reading stats.
 func (s *LiveSource) release() error {
 	var err error
-	if s.promisc != nil {
-		err = promiscRelease(s.promisc)
-		s.promisc = nil
-	}
 	if s.ring != nil {
 		if e := unix.Munmap(s.ring); e != nil && err == nil {
 			err = e
@@ -463,9 +475,8 @@ func (s *LiveSource) release() error {
 	return err
 }
 
-// Close reads the socket's last kernel statistics, closes the socket,
-// unmaps the ring and turns promiscuous mode off if this source turned it
-// on. Frames handed out before are invalid afterwards. Close is idempotent.
+// Close reads the socket's last kernel statistics, closes the socket
+// (which ends its promiscuous membership) and unmaps the ring. Frames handed out before are invalid afterwards. Close is idempotent.
 func (s *LiveSource) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

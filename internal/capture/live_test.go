@@ -297,30 +297,35 @@ func TestLiveKernelDrops(t *testing.T) {
 	t.Logf("sent %d, read %d, kernel %+v", sent, read, st)
 }
 
-// TestLivePromiscuous checks that promiscuous mode is on while a source
-// needs it and is restored at Close: off if we turned it on, left on if it
-// was on before, and kept on while a second source still needs it.
+// TestLivePromiscuous checks that each source holds one promiscuous
+// membership while it is open and gives it back at Close: the kernel's
+// promiscuity count (IFLA_PROMISCUITY, what `ip -d link` prints) rises by
+// one per source and returns to what it was, whether or not an operator
+// had set the interface promiscuous before (which counts one more).
 func TestLivePromiscuous(t *testing.T) {
 	l := newLiveLab(t)
-	promiscOn := func() bool {
-		var on bool
+	promiscuity := func() int {
+		var n int
 		inNetns(t, l.Server.Name, func() {
 			link, err := netlink.LinkByName(l.ServerIf)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			on = link.Attrs().RawFlags&unix.IFF_PROMISC != 0
+			n = link.Attrs().Promisc
 		})
-		return on
+		return n
 	}
 	for _, preset := range []bool{false, true} {
 		t.Run(fmt.Sprintf("preset_%v", preset), func(t *testing.T) {
-			mode := "off"
+			mode, base := "off", 0
 			if preset {
-				mode = "on"
+				mode, base = "on", 1
 			}
 			ipRun(t, "-n", l.Server.Name, "link", "set", l.ServerIf, "promisc", mode)
+			if n := promiscuity(); n != base {
+				t.Fatalf("promiscuity %d before opening, want %d", n, base)
+			}
 			cfg := LiveConfig{Interface: l.ServerIf, Promiscuous: true, BlockSize: 4096, NumBlocks: 2}
 			var a, b *LiveSource
 			var err error
@@ -332,16 +337,16 @@ func TestLivePromiscuous(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !promiscOn() {
-				t.Fatal("promiscuous mode off while two sources are open")
+			if n := promiscuity(); n != base+2 {
+				t.Fatalf("promiscuity %d with two sources open, want %d", n, base+2)
 			}
 			inNetns(t, l.Server.Name, func() { err = a.Close() })
-			if err != nil || !promiscOn() {
-				t.Fatalf("after the first Close (err %v): promiscuous %v, want on", err, promiscOn())
+			if n := promiscuity(); err != nil || n != base+1 {
+				t.Fatalf("after the first Close (err %v): promiscuity %d, want %d", err, n, base+1)
 			}
 			inNetns(t, l.Server.Name, func() { err = b.Close() })
-			if err != nil || promiscOn() != preset {
-				t.Fatalf("after the last Close (err %v): promiscuous %v, want %v", err, promiscOn(), preset)
+			if n := promiscuity(); err != nil || n != base {
+				t.Fatalf("after the last Close (err %v): promiscuity %d, want %d", err, n, base)
 			}
 		})
 	}

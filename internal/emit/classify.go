@@ -17,30 +17,45 @@ const opcodeUpdate = 5
 type classifier struct {
 	servers    []ServerSpec
 	forwarders []netip.Prefix
+	identity   []byte   // Config.Identity: views without a server of their own
+	identities [][]byte // per server, resolved once so that a view costs a slice copy
 }
 
 func (c *classifier) init(cfg *Config) {
 	c.servers = cfg.Servers
 	c.forwarders = cfg.Forwarders
+	c.identity = cfg.Identity
+	c.identities = make([][]byte, len(cfg.Servers))
+	for i := range cfg.Servers {
+		c.identities[i] = cfg.Identity
+		if cfg.Servers[i].Identity != "" {
+			c.identities[i] = []byte(cfg.Servers[i].Identity)
+		}
+	}
 }
 
 // views is the result of classifying one message: which end started the
 // transaction, which answered, and one or two dnstap types (two when both
-// ends are monitored servers: each server's own view).
+// ends are monitored servers: each server's own view), each with the
+// identity of the server whose view it is. The identities alias the
+// classifier's configuration.
 type views struct {
 	initiator, responder netip.AddrPort
 	types                [2]MessageType
+	identity             [2][]byte
 	n                    int
 }
 
-func (c *classifier) lookup(a netip.Addr) (Role, bool) {
+// lookup returns the index in c.servers of the first server containing a,
+// or -1.
+func (c *classifier) lookup(a netip.Addr) int {
 	a = a.Unmap()
 	for i := range c.servers {
 		if c.servers[i].Prefix.Contains(a) {
-			return c.servers[i].Role, true
+			return i
 		}
 	}
-	return 0, false
+	return -1
 }
 
 func (c *classifier) isForwarder(a netip.Addr) bool {
@@ -70,6 +85,7 @@ func (c *classifier) classify(m *reassembly.Message, v *views) bool {
 		switch {
 		case v.responder.Port() == dnsPort:
 			v.types[0] = ClientQuery
+			v.identity[0] = c.identity
 			v.n = 1
 		case v.initiator.Port() == dnsPort:
 			if c.isForwarder(v.responder.Addr()) {
@@ -77,23 +93,26 @@ func (c *classifier) classify(m *reassembly.Message, v *views) bool {
 			} else {
 				v.types[0] = ResolverQuery
 			}
+			v.identity[0] = c.identity
 			v.n = 1
 		}
 	} else {
-		if role, ok := c.lookup(v.responder.Addr()); ok {
-			if role == RoleAuthoritative {
+		if i := c.lookup(v.responder.Addr()); i >= 0 {
+			if c.servers[i].Role == RoleAuthoritative {
 				v.types[0] = AuthQuery
 			} else {
 				v.types[0] = ClientQuery
 			}
+			v.identity[0] = c.identities[i]
 			v.n = 1
 		}
-		if role, ok := c.lookup(v.initiator.Addr()); ok {
+		if i := c.lookup(v.initiator.Addr()); i >= 0 {
 			t := ResolverQuery
-			if role == RoleForwarder || c.isForwarder(v.responder.Addr()) {
+			if c.servers[i].Role == RoleForwarder || c.isForwarder(v.responder.Addr()) {
 				t = ForwarderQuery
 			}
 			v.types[v.n] = t
+			v.identity[v.n] = c.identities[i]
 			v.n++
 		}
 	}

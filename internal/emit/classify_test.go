@@ -44,10 +44,10 @@ func TestClassify(t *testing.T) {
 		highHigh = "192.0.2.10:5353"
 	)
 	servers := []ServerSpec{
-		{netip.MustParsePrefix("192.0.2.53/32"), RoleRecursive},
-		{netip.MustParsePrefix("2001:db8::53/128"), RoleRecursive},
-		{netip.MustParsePrefix("203.0.113.0/24"), RoleAuthoritative},
-		{netip.MustParsePrefix("10.0.0.0/8"), RoleForwarder},
+		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive},
+		{Prefix: netip.MustParsePrefix("2001:db8::53/128"), Role: RoleRecursive},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Role: RoleAuthoritative},
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Role: RoleForwarder},
 	}
 	forwarders := []netip.Prefix{netip.MustParsePrefix("198.51.100.99/32")}
 	type tc struct {

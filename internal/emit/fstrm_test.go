@@ -31,8 +31,8 @@ func sampleFrames(t testing.TB) [][]byte {
 	out := &collect{}
 	p := NewPipeline(Config{
 		Servers: []ServerSpec{
-			{netipPrefix("192.0.2.53/32"), RoleRecursive},
-			{netipPrefix("2001:db8::53/128"), RoleAuthoritative},
+			{Prefix: netipPrefix("192.0.2.53/32"), Role: RoleRecursive},
+			{Prefix: netipPrefix("2001:db8::53/128"), Role: RoleAuthoritative},
 		},
 		Identity: []byte("sensor"), Version: []byte("test"),
 	}, out)

@@ -73,7 +73,7 @@ func FuzzPipeline(f *testing.F) {
 	f.Add(wire(f, msgSpec{id: 1, response: true}), uint8(2))
 	out := &collect{}
 	p := NewPipeline(Config{
-		Servers:    []ServerSpec{{netip.MustParsePrefix("192.0.2.53/32"), RoleRecursive}, {netip.MustParsePrefix("2001:db8::53/128"), RoleAuthoritative}},
+		Servers:    []ServerSpec{{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive}, {Prefix: netip.MustParsePrefix("2001:db8::53/128"), Role: RoleAuthoritative}},
 		MaxPending: 16,
 		Identity:   []byte("fuzz"),
 	}, out)

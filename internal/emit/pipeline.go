@@ -91,7 +91,7 @@ func (p *Pipeline) HandleMessage(m *reassembly.Message) {
 	for i := 0; i < v.n; i++ {
 		r.Type = v.types[i]
 		p.types[r.Type]++
-		p.buf = AppendDnstap(p.buf[:0], p.cfg.Identity, p.cfg.Version, &r)
+		p.buf = AppendDnstap(p.buf[:0], v.identity[i], p.cfg.Version, &r)
 		if len(p.buf) > MaxFrameLen {
 			st[cntDropTooLarge]++
 			continue

@@ -208,8 +208,8 @@ func TestPairing(t *testing.T) {
 
 func TestPipelineCounters(t *testing.T) {
 	servers := []ServerSpec{
-		{netip.MustParsePrefix("192.0.2.53/32"), RoleRecursive},
-		{netip.MustParsePrefix("203.0.113.0/24"), RoleAuthoritative},
+		{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Role: RoleAuthoritative},
 	}
 	out := &collect{}
 	p := NewPipeline(Config{Servers: servers, Identity: []byte("id"), Version: []byte("v")}, out)

@@ -96,11 +96,15 @@ func (t MessageType) Abbrev() string {
 // IsQuery reports whether the type carries a query (odd enum values).
 func (t MessageType) IsQuery() bool { return t&1 == 1 }
 
-// ServerSpec is one --server value: the addresses of monitored servers and
-// what they do.
+// ServerSpec is one --server value: the addresses of monitored servers,
+// what they do and, optionally, the dnstap identity of their frames.
 type ServerSpec struct {
 	Prefix netip.Prefix
 	Role   Role
+	// Identity, when not empty, replaces Config.Identity in the frames of
+	// this server's view, so that a collector fed by one sensor watching
+	// several servers tells them apart as if each wrote its own dnstap.
+	Identity string
 }
 
 // Config is the emit side's configuration. The zero value of each limit
@@ -112,7 +116,8 @@ type Config struct {
 	// Forwarders are upstreams whose traffic with a monitored server is
 	// FORWARDER_QUERY/RESPONSE rather than RESOLVER_*.
 	Forwarders []netip.Prefix
-	// Identity and Version go into every frame (dnstap fields 1 and 2).
+	// Identity and Version go into every frame (dnstap fields 1 and 2);
+	// a ServerSpec's own Identity takes precedence for its frames.
 	Identity []byte
 	Version  []byte
 	// PairTimeout is how long, in capture time, a query waits for its
