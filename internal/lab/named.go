@@ -67,6 +67,13 @@ func (l *Lab) StartNamed(t testing.TB) *Named {
 // Lab.StartNamed does.
 func StartNamed(t testing.TB, ns *Netns, v4, v6 netip.Addr) *Named {
 	t.Helper()
+	return startNamed(t, ns, v4, v6, "")
+}
+
+// startNamed starts named writing its dnstap to a file in its directory,
+// or, when sock is set, sending it to the Frame Streams receiver on sock.
+func startNamed(t testing.TB, ns *Netns, v4, v6 netip.Addr, sock string) *Named {
+	t.Helper()
 	named := testenv.NeedTool(t, "named", "bind9")
 	testenv.NeedTool(t, "dig", "bind9-dnsutils")
 	runAs := "bind" // Debian's bind9 package runs named as this user
@@ -91,8 +98,19 @@ func StartNamed(t testing.TB, ns *Netns, v4, v6 netip.Addr) *Named {
 		Addrs:      []netip.Addr{v4, v6},
 		Identity:   "lab-bind",
 	}
+	conf := n.conf()
+	if sock != "" {
+		// The file configuration with its output line swapped: everything
+		// else (zones, listeners, dnstap { all; }) stays the same.
+		n.DnstapPath = sock
+		conf = strings.Replace(n.conf(), "dnstap-output file "+strconv.Quote(sock)+";",
+			"dnstap-output unix "+strconv.Quote(sock)+";", 1)
+		if !strings.Contains(conf, "dnstap-output unix") {
+			t.Fatal("lab: named.conf has no dnstap-output line to replace")
+		}
+	}
 	files := map[string]string{
-		"named.conf":       n.conf(),
+		"named.conf":       conf,
 		ZoneAuth + ".db":   authZone(),
 		ZoneUpdate + ".db": updateZone(),
 	}
