@@ -108,7 +108,7 @@ func TestClassify(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var cl classifier
 			cl.init(&Config{Servers: c.servers, Forwarders: forwarders})
-			m := message(t, msgSpec{src: c.src, dst: c.dst, response: c.response, opcode: c.opcode})
+			m := message(t, msgSpec{Src: c.src, Dst: c.dst, Response: c.response, Opcode: c.opcode})
 			var v views
 			ok := cl.classify(m, &v)
 			if c.want == nil {

@@ -60,8 +60,8 @@ func reference(identity, version []byte, r *Record) *dnstap.Dnstap {
 }
 
 func TestAppendDnstapEqualsProtoMarshal(t *testing.T) {
-	query := wire(t, msgSpec{id: 7, qname: "www.example.org."})
-	resp := wire(t, msgSpec{id: 7, qname: "www.example.org.", response: true})
+	query := wire(t, msgSpec{ID: 7, QName: "www.example.org."})
+	resp := wire(t, msgSpec{ID: 7, QName: "www.example.org.", Response: true})
 	big := make([]byte, 70000) // three-byte length varints
 	big[0] = 1
 	addrs := []struct {

@@ -37,16 +37,16 @@ func sampleFrames(t testing.TB) [][]byte {
 		Identity: []byte("sensor"), Version: []byte("test"),
 	}, out)
 	for i, s := range []msgSpec{
-		{src: "192.0.2.10:4000", dst: "192.0.2.53:53", id: 1},
-		{src: "192.0.2.53:53", dst: "192.0.2.10:4000", id: 1, response: true},
-		{src: "192.0.2.53:5000", dst: "198.51.100.1:53", id: 2, qname: "ExAmple.org."},
-		{src: "198.51.100.1:53", dst: "192.0.2.53:5000", id: 2, qname: "ExAmple.org.", response: true},
-		{src: "[2001:db8::10]:4000", dst: "[2001:db8::53]:53", id: 3},
-		{src: "[2001:db8::53]:53", dst: "[2001:db8::10]:4000", id: 3, response: true},
-		{src: "192.0.2.10:4001", dst: "192.0.2.53:53", id: 4, opcode: 5, transport: 2},
-		{src: "192.0.2.53:53", dst: "192.0.2.10:4001", id: 4, opcode: 5, response: true, transport: 2},
+		{Src: "192.0.2.10:4000", Dst: "192.0.2.53:53", ID: 1},
+		{Src: "192.0.2.53:53", Dst: "192.0.2.10:4000", ID: 1, Response: true},
+		{Src: "192.0.2.53:5000", Dst: "198.51.100.1:53", ID: 2, QName: "ExAmple.org."},
+		{Src: "198.51.100.1:53", Dst: "192.0.2.53:5000", ID: 2, QName: "ExAmple.org.", Response: true},
+		{Src: "[2001:db8::10]:4000", Dst: "[2001:db8::53]:53", ID: 3},
+		{Src: "[2001:db8::53]:53", Dst: "[2001:db8::10]:4000", ID: 3, Response: true},
+		{Src: "192.0.2.10:4001", Dst: "192.0.2.53:53", ID: 4, Opcode: 5, Transport: 2},
+		{Src: "192.0.2.53:53", Dst: "192.0.2.10:4001", ID: 4, Opcode: 5, Response: true, Transport: 2},
 	} {
-		s.ts = t0 + int64(i)*1e6 + 123
+		s.TS = t0 + int64(i)*1e6 + 123
 		p.HandleMessage(message(t, s))
 	}
 	return out.frames

@@ -69,8 +69,8 @@ func FuzzPipeline(f *testing.F) {
 	for _, p := range pcapDNSPayloads(f) {
 		f.Add(p, uint8(0))
 	}
-	f.Add(wire(f, msgSpec{id: 1}), uint8(1))
-	f.Add(wire(f, msgSpec{id: 1, response: true}), uint8(2))
+	f.Add(wire(f, msgSpec{ID: 1}), uint8(1))
+	f.Add(wire(f, msgSpec{ID: 1, Response: true}), uint8(2))
 	out := &collect{}
 	p := NewPipeline(Config{
 		Servers:    []ServerSpec{{Prefix: netip.MustParsePrefix("192.0.2.53/32"), Role: RoleRecursive}, {Prefix: netip.MustParsePrefix("2001:db8::53/128"), Role: RoleAuthoritative}},

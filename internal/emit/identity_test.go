@@ -47,7 +47,7 @@ func TestServerIdentity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out collect
 			p := NewPipeline(Config{Servers: tc.servers, Identity: []byte("sensor"), Version: []byte("v")}, &out)
-			p.HandleMessage(message(t, msgSpec{src: tc.src, dst: tc.dst, response: tc.response, id: 7, ts: t0}))
+			p.HandleMessage(message(t, msgSpec{Src: tc.src, Dst: tc.dst, Response: tc.response, ID: 7, TS: t0}))
 			if len(out.frames) != len(tc.want) {
 				t.Fatalf("%d frames, want %d", len(out.frames), len(tc.want))
 			}
@@ -79,10 +79,10 @@ func TestServerIdentityZeroAlloc(t *testing.T) {
 		c := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.10"), port).String()
 		a := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.53"), port).String()
 		msgs = append(msgs,
-			message(t, msgSpec{src: c, dst: "192.0.2.53:53", id: uint16(i)}),
-			message(t, msgSpec{src: "192.0.2.53:53", dst: c, id: uint16(i), response: true}),
-			message(t, msgSpec{src: a, dst: "203.0.113.53:53", id: uint16(i)}),
-			message(t, msgSpec{src: "203.0.113.53:53", dst: a, id: uint16(i), response: true}))
+			message(t, msgSpec{Src: c, Dst: "192.0.2.53:53", ID: uint16(i)}),
+			message(t, msgSpec{Src: "192.0.2.53:53", Dst: c, ID: uint16(i), Response: true}),
+			message(t, msgSpec{Src: a, Dst: "203.0.113.53:53", ID: uint16(i)}),
+			message(t, msgSpec{Src: "203.0.113.53:53", Dst: a, ID: uint16(i), Response: true}))
 	}
 	ts := t0
 	run := func() {

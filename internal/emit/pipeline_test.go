@@ -1,12 +1,13 @@
 package emit
 
 import (
-	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 	"io"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/dnstap-sensor/dnstap-sensor/internal/stat"
 
 	dnstap "github.com/dnstap/golang-dnstap"
 	"google.golang.org/protobuf/proto"
@@ -165,7 +166,7 @@ func TestPairing(t *testing.T) {
 			out := &collect{}
 			p := NewPipeline(c.cfg, out)
 			for i, s := range c.steps {
-				m := message(t, msgSpec{src: s.src, dst: s.dst, response: s.resp, id: s.id, qname: s.qname, ts: s.ts, transport: s.tr})
+				m := message(t, msgSpec{Src: s.src, Dst: s.dst, Response: s.resp, ID: s.id, QName: s.qname, TS: s.ts, Transport: s.tr})
 				before := len(out.frames)
 				p.HandleMessage(m)
 				if len(out.frames) != before+1 {
@@ -213,9 +214,9 @@ func TestPipelineCounters(t *testing.T) {
 	}
 	out := &collect{}
 	p := NewPipeline(Config{Servers: servers, Identity: []byte("id"), Version: []byte("v")}, out)
-	p.HandleMessage(message(t, msgSpec{src: "192.0.2.53:3000", dst: "203.0.113.53:53", id: 1, ts: t0}))
-	p.HandleMessage(message(t, msgSpec{src: "203.0.113.53:53", dst: "192.0.2.53:3000", id: 1, ts: t0 + 1, response: true}))
-	p.HandleMessage(message(t, msgSpec{src: "198.51.100.1:3000", dst: "198.51.100.2:53", id: 1, ts: t0 + 2}))
+	p.HandleMessage(message(t, msgSpec{Src: "192.0.2.53:3000", Dst: "203.0.113.53:53", ID: 1, TS: t0}))
+	p.HandleMessage(message(t, msgSpec{Src: "203.0.113.53:53", Dst: "192.0.2.53:3000", ID: 1, TS: t0 + 1, Response: true}))
+	p.HandleMessage(message(t, msgSpec{Src: "198.51.100.1:3000", Dst: "198.51.100.2:53", ID: 1, TS: t0 + 2}))
 	if len(out.frames) != 4 {
 		t.Fatalf("%d frames, want 4 (two views of a query and of its response)", len(out.frames))
 	}
@@ -308,9 +309,9 @@ func TestPipelineZeroAlloc(t *testing.T) {
 		// never get an answer, so eviction and expiry run too.
 		port := 1024 + i
 		c := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.10"), uint16(port)).String()
-		msgs = append(msgs, message(t, msgSpec{src: c, dst: srv, id: uint16(i)}))
+		msgs = append(msgs, message(t, msgSpec{Src: c, Dst: srv, ID: uint16(i)}))
 		if i%2 == 0 {
-			msgs = append(msgs, message(t, msgSpec{src: srv, dst: c, id: uint16(i), response: true}))
+			msgs = append(msgs, message(t, msgSpec{Src: srv, Dst: c, ID: uint16(i), Response: true}))
 		}
 	}
 	ts := t0
@@ -337,8 +338,8 @@ func BenchmarkPipeline(b *testing.B) { benchPipeline(b, &discard{}) }
 
 func benchPipeline(b *testing.B, out FrameWriter) {
 	p := NewPipeline(Config{Identity: []byte("sensor.example"), Version: []byte("dnstap-sensor 0.1")}, out)
-	q := message(b, msgSpec{src: cli, dst: srv, id: 1, qname: "www.example.com."})
-	r := message(b, msgSpec{src: srv, dst: cli, id: 1, qname: "www.example.com.", response: true})
+	q := message(b, msgSpec{Src: cli, Dst: srv, ID: 1, QName: "www.example.com."})
+	r := message(b, msgSpec{Src: srv, Dst: cli, ID: 1, QName: "www.example.com.", Response: true})
 	b.ReportAllocs()
 	ts := t0
 	for i := 0; b.Loop(); i++ {
