@@ -130,6 +130,17 @@ func (t *Table[K, V]) Hash(k *K) uint32 {
 	return uint32(maphash.Bytes(t.seed, unsafe.Slice((*byte)(unsafe.Pointer(k)), t.keySize)))
 }
 
+// HashPrefix makes Hash read only the first n bytes of a key (0 < n ≤ the
+// key's size), for a key whose tail is already summarised by a seeded hash
+// in its head: emit's pending-query key carries a hash of the whole question
+// before a 48-byte copy of its start, which need not be hashed again. Keys
+// still compare whole. Call it after Init.
+func (t *Table[K, V]) HashPrefix(n uintptr) {
+	if n > 0 && n < t.keySize {
+		t.keySize = n
+	}
+}
+
 // HashBytes returns a seeded hash of b, for a caller that keys on a hash
 // of variable-length data (emit's question): it must be as unpredictable as
 // the index hash, or chosen data would make keys that compare equal.

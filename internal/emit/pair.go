@@ -3,6 +3,7 @@ package emit
 import (
 	"encoding/binary"
 	"net/netip"
+	"unsafe"
 
 	"github.com/dnstap-sensor/dnstap-sensor/internal/bounded"
 )
@@ -50,7 +51,12 @@ type pairTable struct {
 	t bounded.Table[pairKey, struct{}]
 }
 
-func (t *pairTable) init(max int, timeout int64) { t.t.Init(max, timeout) }
+func (t *pairTable) init(max int, timeout int64) {
+	t.t.Init(max, timeout)
+	// qhash, a seeded hash of the whole question, stands for qpre in the
+	// index hash: hashing 56 bytes instead of 104 per lookup.
+	t.t.HashPrefix(unsafe.Offsetof(pairKey{}.qpre))
+}
 
 // makeKey sets k to the key of a message. The question is hashed with the
 // table's seed: a fixed hash would let chosen questions that differ after
