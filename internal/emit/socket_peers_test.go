@@ -2,27 +2,16 @@ package emit
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
-	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/dnstap-sensor/dnstap-sensor/internal/testenv"
+	"github.com/dnstap-sensor/dnstap-sensor/internal/lab"
 )
 
 // seqFrames returns n distinct frames: an 8-byte sequence number, then
@@ -78,246 +67,35 @@ func readFrames(t testing.TB, path string) [][]byte {
 	}
 }
 
-// fstrmCapture is a running fstrm_capture, the reference Frame Streams receiver
-// (C, Debian fstrm-bin).
+// The peers (fstrm_capture, stunnel, the CA) are internal/lab's; these
+// wrappers speak emit's Endpoint.
+
+// fstrmCapture is a running fstrm_capture, the reference Frame Streams
+// receiver (C, Debian fstrm-bin).
 type fstrmCapture struct {
-	t      testing.TB
-	ep     Endpoint
-	file   string
-	cmd    *exec.Cmd
-	exited chan error
-	stderr bytes.Buffer
+	*lab.FstrmCapture
+	t testing.TB
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startCapture starts fstrm_capture on ep (a unix path or 127.0.0.1:port),
-// writing to file, and waits until it listens. It is stopped at the end of
-// the test if the test did not stop it.
 func startCapture(t testing.TB, ep Endpoint, file string) *fstrmCapture {
 	t.Helper()
-	tool := testenv.NeedTool(t, "fstrm_capture", "fstrm-bin")
-	args := []string{"-t", ContentType, "-w", file}
-	if ep.Network == "unix" {
-		args = append(args, "-u", ep.Addr)
-	} else {
-		host, port, _ := net.SplitHostPort(ep.Addr)
-		args = append(args, "-a", host, "-p", port)
-	}
-	if ep.Network == "unix" {
-		// fstrm_capture leaves its socket behind and refuses to bind
-		// over one.
-		os.Remove(ep.Addr)
-	}
-	c := &fstrmCapture{t: t, ep: ep, file: file, cmd: exec.Command(tool, args...), exited: make(chan error, 1)}
-	c.cmd.Stderr = &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.exited <- c.cmd.Wait() }()
-	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	})
-	// fstrm_capture gives no readiness signal but its listening socket.
-	for i := 0; ; i++ {
-		if ep.Network == "unix" {
-			if unixListening(t, ep.Addr) {
-				break
-			}
-		} else if listening(t, ep.Addr) {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("fstrm_capture on %s did not start: %s", ep, c.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return c
+	return &fstrmCapture{lab.StartFstrmCapture(t, ep.Network, ep.Addr, ContentType, file), t}
 }
 
-// listening reports whether a TCP port on 127.0.0.1 is in the LISTEN state,
-// from /proc, without connecting (a connection would be a client to it).
-func listening(t testing.TB, addr string) bool {
-	_, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Contains(b, fmt.Appendf(nil, ":%04X 00000000:0000 0A", p))
-}
-
-// unixListening reports whether a unix socket is bound to path and
-// listening (the file appears at bind, before listen: a client in between
-// would be refused).
-func unixListening(t testing.TB, path string) bool {
-	b, err := os.ReadFile("/proc/net/unix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		f := bytes.Fields(line)
-		// Num RefCount Protocol Flags Type St Inode Path; flag
-		// 0x10000 is __SO_ACCEPTCON, set by listen(2).
-		if len(f) == 8 && string(f[7]) == path && string(f[3]) == "00010000" {
-			return true
-		}
-	}
-	return false
-}
-
-// stop ends fstrm_capture with SIGINT (it writes its file on exit) and
-// returns the frames of its file.
+// stop ends fstrm_capture and returns the frames of its file.
 func (c *fstrmCapture) stop() [][]byte {
 	c.t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		c.t.Fatal(err)
-	}
-	<-c.exited
-	if _, err := os.Stat(c.file); err != nil {
-		c.t.Fatalf("fstrm_capture wrote no file: %v: %s", err, c.stderr.String())
-	}
-	return readFrames(c.t, c.file)
+	c.Stop()
+	return readFrames(c.t, c.File)
 }
 
-// pki is a test CA with certificates it signed, written as PEM files.
-type pki struct {
-	dir    string
-	name   string
-	key    *ecdsa.PrivateKey
-	cert   *x509.Certificate
-	CAFile string
-}
+func freePort(t testing.TB) int { return lab.FreePort(t) }
 
-func newPKI(t testing.TB, dir, name string) *pki {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{dir: dir, name: name, key: key, cert: cert, CAFile: filepath.Join(dir, name+"-ca.pem")}
-	writePEM(t, p.CAFile, "CERTIFICATE", der)
-	return p
-}
+func newPKI(t testing.TB, dir, name string) *lab.PKI { return lab.NewPKI(t, dir, name) }
 
-// issue writes a certificate for cn (a server when dnsName is set) and its
-// key, returning their paths.
-func (p *pki) issue(t testing.TB, cn, dnsName string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if dnsName != "" {
-		tmpl.DNSNames = []string{dnsName}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = filepath.Join(p.dir, p.name+"-"+cn+".pem")
-	keyFile = filepath.Join(p.dir, p.name+"-"+cn+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startStunnel runs stunnel (Debian stunnel4) as a TLS server on a free
-// port in front of backend (host:port), with the server certificate and,
-// when caFile is set, client certificates required and checked against it
-// (verifyChain). It returns the TLS endpoint.
 func startStunnel(t testing.TB, dir, certFile, keyFile, caFile, backend string) Endpoint {
 	t.Helper()
-	tool, err := exec.LookPath("stunnel4")
-	if err != nil {
-		tool = testenv.NeedTool(t, "stunnel", "stunnel4")
-	}
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf := fmt.Sprintf("foreground = yes\npid =\ndebug = 4\n[dnstap]\naccept = %s\nconnect = %s\ncert = %s\nkey = %s\n",
-		addr, backend, certFile, keyFile)
-	if caFile != "" {
-		conf += fmt.Sprintf("CAfile = %s\nverifyChain = yes\n", caFile)
-	}
-	cf := filepath.Join(dir, fmt.Sprintf("stunnel-%d.conf", port))
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tool, cf)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("stunnel: %s", stderr.String())
-		}
-	})
-	for i := 0; !listening(t, addr); i++ {
-		if i == 500 {
-			t.Fatalf("stunnel did not start: %s", stderr.String())
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("stunnel exited: %v: %s", err, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return Endpoint{"tcp", addr}
+	return Endpoint{"tcp", lab.StartStunnel(t, dir, certFile, keyFile, caFile, backend)}
 }
 
 // BenchmarkSocketOutput measures frames/s through a SocketOutput to a
@@ -355,7 +133,7 @@ func BenchmarkSocketOutput(b *testing.B) {
 				backend := Endpoint{"tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(b)))}
 				startCapture(b, backend, sink)
 				ca := newPKI(b, dir, "ca")
-				cert, key := ca.issue(b, "receiver", "receiver.test")
+				cert, key := ca.Issue(b, "receiver", "receiver.test")
 				ep = startStunnel(b, dir, cert, key, "", backend.Addr)
 				var err error
 				if tcfg, err = LoadTLSConfig(ca.CAFile, "", "", "receiver.test"); err != nil {

@@ -18,7 +18,7 @@ import (
 func TestLoadTLSConfig(t *testing.T) {
 	dir := t.TempDir()
 	ca := newPKI(t, dir, "ca")
-	cert, key := ca.issue(t, "sensor", "")
+	cert, key := ca.Issue(t, "sensor", "")
 	notPEM := filepath.Join(dir, "not.pem")
 	if err := os.WriteFile(notPEM, []byte("hello\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -68,9 +68,9 @@ func TestSocketOutputTLSStunnel(t *testing.T) {
 	dir := t.TempDir()
 	ca := newPKI(t, dir, "ca")
 	other := newPKI(t, dir, "other")
-	srvCert, srvKey := ca.issue(t, "receiver", "receiver.test")
-	cliCert, cliKey := ca.issue(t, "sensor", "")
-	otherCert, otherKey := other.issue(t, "sensor", "")
+	srvCert, srvKey := ca.Issue(t, "receiver", "receiver.test")
+	cliCert, cliKey := ca.Issue(t, "sensor", "")
+	otherCert, otherKey := other.Issue(t, "sensor", "")
 	for _, tc := range []struct {
 		name             string
 		caFile           string
@@ -142,7 +142,7 @@ func TestSocketOutputTLSErrorKinds(t *testing.T) {
 	dir := t.TempDir()
 	ca := newPKI(t, dir, "ca")
 	other := newPKI(t, dir, "other")
-	srvCert, srvKey := ca.issue(t, "receiver", "receiver.test")
+	srvCert, srvKey := ca.Issue(t, "receiver", "receiver.test")
 	kp, err := tls.LoadX509KeyPair(srvCert, srvKey)
 	if err != nil {
 		t.Fatal(err)
