@@ -82,3 +82,42 @@ func TestE2ETLSOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ESpoolAcrossRuns: a file run whose receiver is down keeps its frames
+// in the --spool directory (exit 0: nothing was lost); the next run, with
+// the receiver up, sends them first and then its own, so the receiver's
+// file equals the two runs' -w files one after the other, and the spool is
+// empty again.
+func TestE2ESpoolAcrossRuns(t *testing.T) {
+	bin := sensorBin(t)
+	tmp := t.TempDir()
+	spool := filepath.Join(tmp, "spool")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lab.FreePort(t)))
+	run := func(name string) (file, stderr string) {
+		t.Helper()
+		file = filepath.Join(tmp, name+".dnstap")
+		cmd := exec.Command(bin, "-r", pcapPath("dnscap_dns.pcap"), "-w", file, "--tcp", addr, "--spool", spool, "--no-progress")
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, errb.String())
+		}
+		return file, errb.String()
+	}
+	first, stderr := run("down")
+	if !strings.Contains(stderr, "spooled") {
+		t.Fatalf("receiver down: the summary does not say the frames were spooled:\n%s", stderr)
+	}
+	rx := lab.StartFstrmCapture(t, "tcp", addr, emit.ContentType, filepath.Join(tmp, "rx.fstrm"))
+	second, stderr := run("up")
+	rx.Stop()
+	want := append(completeFrames(t, first), completeFrames(t, second)...)
+	got := completeFrames(t, rx.File)
+	if !equalFrames(got, want) {
+		t.Fatalf("the receiver got %d frames; want the %d of both runs, the spooled ones first\n%s", len(got), len(want), stderr)
+	}
+	left, _ := filepath.Glob(filepath.Join(spool, "*.fstrm"))
+	if len(left) != 0 {
+		t.Fatalf("spool files left after they were sent: %v", left)
+	}
+}
