@@ -82,7 +82,7 @@ test: deps
 	@# The appliance build: pure Go, no libpcap. The default DNS filter is
 	@# checked-in data and must still work; user expressions say they need libpcap.
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/sensor
-	SENSOR_E2E= CGO_ENABLED=0 $(GO) test -count=1 ./bpf ./cmd/sensor
+	SENSOR_PURE_GO_RUN=1 CGO_ENABLED=0 $(GO) test -count=1 ./bpf ./cmd/sensor
 	$(MAKE) --no-print-directory fuzz-short
 	$(MAKE) --no-print-directory replay-smoke
 	@# The README's first command must keep working.
@@ -115,9 +115,11 @@ bench: build
 		bin/benchrun -sensor $(BIN) -pcap testdata/bench/$$k-$(BENCH_N).pcap -runs 3 -- -w /tmp/bench-$$k-w$$w.dnstap -no-progress --workers $$w; \
 	done; done
 
-# The naive loop the issue compares with (gopacket + miekg Unpack +
+# The naive loop the README compares with (gopacket + miekg Unpack +
 # golang-dnstap + framestream), on the same UDP capture.
 bench-naive:
+	@mkdir -p testdata/bench
+	@test -f testdata/bench/udp-$(BENCH_N).pcap || $(GO) run ./internal/synth/gencap -kind udp -n $(BENCH_N) -o testdata/bench/udp-$(BENCH_N).pcap
 	$(GO) build -o bin/naive ./internal/synth/naive
 	$(GO) build -o bin/benchrun ./internal/synth/benchrun
 	bin/benchrun -sensor bin/naive -pcap testdata/bench/udp-$(BENCH_N).pcap -runs 3 -- -w /tmp/naive.dnstap
@@ -138,8 +140,8 @@ fuzz:
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
-# The packages' own tests, without the sensor's end-to-end suite (no test
-# honours -short, so none is passed).
+# The packages' own tests, without the sensor's end-to-end suite. -short is
+# not passed: it would skip the analytics memory-bound and lab tests.
 unit:
 	$(GO) test $(TEST_FLAGS) ./internal/... ./bpf/...
 

@@ -32,9 +32,7 @@ var goldens = []struct {
 // TestGolden recompiles the checked-in programs with libpcap and compares.
 // With -update it rewrites programs.go instead.
 func TestGolden(t *testing.T) {
-	if !HaveCompiler {
-		testenv.Skip(t, "built without libpcap (cgo): cannot recompile the golden programs")
-	}
+	needCompiler(t)
 	if *update {
 		writeGolden(t)
 		return

@@ -17,6 +17,10 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("baseline build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: sensor baseline build [-o baseline.json] FILE.dnstap...\n  a compact record of normal (registered domains, per-client volumes and rcode rates) for report --baseline and --baseline\n")
+		fs.PrintDefaults()
+	}
 	out := fs.String("o", "", "write the baseline to `FILE` (default stdout)")
 	files, err := parseInterleaved(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {

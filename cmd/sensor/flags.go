@@ -121,9 +121,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 			return nil
 		}
 	}
-	fs.BoolFunc("y", "write YAML text (to -w, or to stdout; `-y -`: to stdout beside -w)", text("yaml"))
-	fs.BoolFunc("j", "write JSON text, one object per line (to -w, or to stdout; `-j -`: to stdout beside -w)", text("json"))
-	fs.BoolFunc("q", "write one line of text per message (to -w, or to stdout; `-q -`: to stdout beside -w)", text("quiet"))
+	fs.BoolFunc("y", "write YAML text (to -w, or to stdout; -y - : to stdout beside -w)", text("yaml"))
+	fs.BoolFunc("j", "write JSON text, one object per line (to -w, or to stdout; -j - : to stdout beside -w)", text("json"))
+	fs.BoolFunc("q", "write one line of text per message (to -w, or to stdout; -q - : to stdout beside -w)", text("quiet"))
 	fs.Var(&o.unixSockets, "u", "send dnstap to a Frame Streams unix `socket` (bidirectional, reconnects); repeat for several receivers")
 	fs.Var(&o.tcpAddrs, "tcp", "send dnstap to a Frame Streams TCP `host:port` (bidirectional, reconnects); repeat for several receivers")
 	fs.StringVar(&o.balance, "balance", "failover", "with several receivers: `failover` (the first that works) or round-robin")
@@ -145,11 +145,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.role, "role", "recursive", "role of the monitored servers: recursive, authoritative or forwarder")
 	fs.StringVar(&o.forwarders, "forwarder", "", "upstream `addresses` or CIDRs the servers forward to (their queries become FORWARDER_QUERY)")
 	fs.StringVar(&o.identity, "identity", "", "dnstap identity (default: host name)")
-	fs.IntVar(&o.workers, "workers", 1, "live capture workers (AF_PACKET fanout; each owns its flows)")
+	fs.IntVar(&o.workers, "workers", 1, "workers, each owning its flows: live capture (sockets in one AF_PACKET fanout group across every -i) or file input (frames steered by a hash of their IP addresses)")
 	fs.IntVar(&o.ringBlockKB, "ring-block-kb", 1024, "TPACKET_V3 ring block size in KiB")
 	fs.IntVar(&o.ringBlocks, "ring-blocks", 32, "TPACKET_V3 ring blocks per socket (at least 8)")
 	fs.BoolVar(&o.noPromisc, "no-promisc", false, "do not put capture interfaces into promiscuous mode")
-	fs.BoolVar(&o.tunnels, "tunnels", false, "also capture GRE, ERSPAN, VXLAN and GENEVE (default filter only)")
+	fs.BoolVar(&o.tunnels, "tunnels", false, "also capture DNS in GRE (PPTP too), ERSPAN, VXLAN, VXLAN-GPE, GENEVE, GTP-U, GRE-in-UDP and PPPoE sessions (default filter only)")
 	fs.DurationVar(&o.dedup, "dedup", 0, "drop copies of a packet seen within this `window` (capture time; SPAN duplicates; 0: off)")
 	fs.DurationVar(&o.statsEvery, "stats-interval", 0, "log counters to stderr at this `interval` during live capture (0: only at exit)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr while reading a file")
@@ -169,7 +169,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.fragTimeout, "frag-timeout", d.fragTimeout, "incomplete IP datagrams are dropped after this (capture time)")
 	fs.IntVar(&o.maxPending, "max-pending", d.maxPending, "queries waiting for their response (oldest counted unanswered beyond)")
 	fs.DurationVar(&o.pairTimeout, "pair-timeout", d.pairTimeout, "a query unanswered for this long is counted unanswered")
-	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "live output queue length in 256 KiB batches (full: batches dropped and counted)")
+	fs.IntVar(&o.queueBatches, "queue-batches", d.queueBatches, "each output's queue length in 256 KiB batches (live capture: a full queue drops batches, counted; file input waits)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage:
   sensor -r FILE|- [OUTPUTS] [options] [filter expression]
@@ -181,6 +181,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
     --server-dnstap unix:PATH|tcp:HOST:PORT (-i) | file:PATH (-r) [--server-dnstap-mode merge|verify]
   sensor read FILE [-y|-j|-q|-p]
   sensor compare A.dnstap B.dnstap
+  sensor report FILE.dnstap... [-o report.html|--format json] [--sinkhole LIST] [--baseline FILE]
+  sensor baseline build FILE.dnstap... [-o baseline.json]
   sensor check-config FILE
   sensor version
 

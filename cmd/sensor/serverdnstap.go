@@ -193,7 +193,7 @@ var mergeKinds = map[string]stat.Kind{
 	"server_frames": stat.Activity, "server_unparsed": stat.Activity, "wire_frames": stat.Activity,
 	"wire_unparsed": stat.Error, "both": stat.Activity, "server_only": stat.Drop, "wire_only": stat.Drop,
 	"filled": stat.Activity, "filled_too_large": stat.Drop, "released_early": stat.Drop, "clamped": stat.Error,
-	"frames_out": stat.Activity, "output_errors": stat.Error,
+	"frames_out": stat.Activity, "output_errors": stat.Error, "lookups_capped": stat.Drop,
 	"both_exact": stat.Activity, "both_bind_rd_type": stat.Activity, "both_no_source_address": stat.Activity,
 	"both_no_source_port": stat.Activity, "both_omitted_fields": stat.Activity,
 	"receiver_connections": stat.Activity, "receiver_reconnects": stat.Activity, "receiver_connections_refused": stat.Drop,

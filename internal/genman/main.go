@@ -84,7 +84,15 @@ reads a config file and prints every problem with its line number; it exits
 .B read
 prints a dnstap file as text;
 .B compare
-compares two dnstap files message by message.
+compares two dnstap files message by message;
+.B report
+writes a security report (HTML or JSON) of dnstap files;
+.B baseline build
+records what is normal in dnstap files, for
+.B report \-\-baseline
+and live alerts;
+.B version
+prints the version.
 .SH OPTIONS
 Options may also be given in a file with
 .BR \-\-config :

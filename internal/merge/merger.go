@@ -121,13 +121,14 @@ const (
 	Clamped                       // frames whose time was over half a window before their arrival or a window after it (clock skew, late delivery)
 	FramesOut                     // frames handed to each downstream output
 	OutputErrors                  // failed downstream batch writes
+	LookupsCapped                 // matches sought among the first 64 same-bytes entries only (a flood of one message)
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"server_frames", "server_unparsed", "wire_frames", "wire_unparsed",
 	"both", "server_only", "wire_only", "filled", "filled_too_large",
-	"released_early", "clamped", "frames_out", "output_errors",
+	"released_early", "clamped", "frames_out", "output_errors", "lookups_capped",
 }
 
 // String returns the counter's stable name (summary and metrics).
@@ -361,6 +362,7 @@ func (m *Merger) addServer(f []byte, now int64) {
 		m.tab.insert(f, msg, h, ts, true, true, false)
 	}
 	m.stats.inWindow.Store(int64(m.tab.len()))
+	m.stats.c[LookupsCapped].Store(m.tab.capped)
 }
 
 func (m *Merger) addWire(f []byte, now int64) {
@@ -382,6 +384,7 @@ func (m *Merger) addWire(f []byte, now int64) {
 	m.makeRoom(now)
 	m.tab.insert(f, msg, h, ts, false, true, false)
 	m.stats.inWindow.Store(int64(m.tab.len()))
+	m.stats.c[LookupsCapped].Store(m.tab.capped)
 }
 
 // matched counts a pair and measures the skew.
@@ -424,6 +427,7 @@ func (m *Merger) releaseDue(now int64) {
 		m.releaseOne()
 	}
 	m.stats.inWindow.Store(int64(m.tab.len()))
+	m.stats.c[LookupsCapped].Store(m.tab.capped)
 }
 
 // releaseOne writes (or only counts) the table's oldest entry and frees it.

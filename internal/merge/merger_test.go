@@ -410,3 +410,42 @@ func TestDownstreamError(t *testing.T) {
 		t.Fatalf("delivered %d, dropped at shutdown %d; want 1 and 1", st.Delivered(), st.DroppedBy(emit.DropShutdown))
 	}
 }
+
+// TestOneMessageFlood: 5,000 copies of one query on the wire from as many
+// client ports (the same DNS bytes, so one hash) and then the server's
+// frames of the same bytes from yet other ports. Each lookup compares at
+// most maxCandidates entries of the other side (counted), the wire copies
+// never slow each other (a side's lookup never walks its own side's chain),
+// and every frame is still accounted for.
+func TestOneMessageFlood(t *testing.T) {
+	out := &memOutput{}
+	m, err := New(Config{Outputs: []emit.Output{out}, Now: frozen(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	q := dnsMsg(7, true, false)
+	var wire [][]byte
+	for i := range n {
+		c := netip.AddrPortFrom(cli.Addr(), uint16(10000+i))
+		wire = append(wire, sensorFrame(rec{emit.ClientQuery, 1, c, srv, t0, q, false}))
+	}
+	must(t, m.WriteBatch(batch(wire...)))
+	if got := m.Counters().Get(LookupsCapped); got != 0 {
+		t.Fatalf("%d wire lookups capped: a wire frame walked the wire chain", got)
+	}
+	var server [][]byte
+	for i := range 10 {
+		c := netip.AddrPortFrom(cli.Addr(), uint16(60000+i)) // no wire copy has this port
+		server = append(server, serverFrame(t, rec{emit.ClientQuery, 1, c, srv, t0, q, false}))
+	}
+	must(t, m.ServerBatch(batch(server...)))
+	must(t, m.Close())
+	c := m.Counters()
+	if got := c.Get(LookupsCapped); got != 10 {
+		t.Fatalf("%d server lookups capped, want all 10 (each met more than %d same-bytes wire entries)", got, maxCandidates)
+	}
+	if c.Get(Both)+c.Get(ServerOnly) != 10 || c.Get(Both)+c.Get(WireOnly) != n {
+		t.Fatalf("both %d, server-only %d, wire-only %d: want every frame of each side accounted for", c.Get(Both), c.Get(ServerOnly), c.Get(WireOnly))
+	}
+}

@@ -12,8 +12,9 @@ type entry struct {
 	msg    Message // parsed from frame; its slices alias frame
 	ts     int64   // release key: message time, clamped to the window around arrival
 	seq    uint64  // arrival order, to break ties in ts
-	hash   uint64
-	next   int32 // next in the hash chain, -1 at the end
+	hash   uint64 // the class-and-bytes hash salted by the entry's side
+	next   int32  // next in the hash chain, -1 at the end
+	prev   int32  // previous in the hash chain, -1 at its head: unchaining costs O(1)
 	heap   int32 // index in the heap
 	server bool
 	// chained: the entry can still be matched (it is in a hash chain).
@@ -36,7 +37,25 @@ type table struct {
 	mask    uint64
 	heap    []int32
 	seed    maphash.Seed
+	salt    [2]uint64 // per side (wire, server): each side has chains of its own
 	seq     uint64
+	// capped counts lookups that gave up after maxCandidates entries of
+	// the other side with the same bytes (a flood of one message).
+	capped uint64
+}
+
+// maxCandidates bounds the entries a lookup compares: entries with the same
+// class and bytes (the same query replayed from many ports) share a chain,
+// and a lookup that walked all of them would cost O(window) per frame. The
+// best match among the first 64 is taken, which for any real traffic is the
+// only one there is.
+const maxCandidates = 64
+
+func side(server bool) int {
+	if server {
+		return 1
+	}
+	return 0
 }
 
 func (t *table) init(max int) {
@@ -58,6 +77,7 @@ func (t *table) init(max int) {
 	// A per-process random seed: traffic cannot choose colliding DNS
 	// messages to make one chain long.
 	t.seed = maphash.MakeSeed()
+	t.salt = [2]uint64{maphash.Bytes(t.seed, []byte("wire")), maphash.Bytes(t.seed, []byte("server"))}
 }
 
 func (t *table) full() bool { return len(t.free) == 0 }
@@ -77,10 +97,16 @@ func (t *table) hashOf(m *Message) uint64 {
 // says which side m is on), and how it matched; -1 when none.
 func (t *table) find(m *Message, h uint64, server bool) (int32, matchKind) {
 	best, bestKind := int32(-1), noMatch
+	h ^= t.salt[side(!server)] // only the other side's chain
+	n := 0
 	for i := t.buckets[h&t.mask]; i >= 0; i = t.slots[i].next {
 		e := &t.slots[i]
 		if e.hash != h || e.server == server {
 			continue
+		}
+		if n++; n > maxCandidates {
+			t.capped++
+			break
 		}
 		var k matchKind
 		if server {
@@ -108,16 +134,20 @@ func (t *table) insert(frame []byte, m *Message, h uint64, ts int64, server, cha
 	e.msg = *m
 	e.msg.Wire = rebase(m.Wire, frame, e.frame)
 	e.msg.Extra = rebase(m.Extra, frame, e.frame)
+	h ^= t.salt[side(server)]
 	e.ts, e.hash, e.server, e.matched = ts, h, server, matched
 	t.seq++
 	e.seq = t.seq
 	e.chained = chain
 	if chain {
 		b := &t.buckets[h&t.mask]
-		e.next = *b
+		e.next, e.prev = *b, -1
+		if *b >= 0 {
+			t.slots[*b].prev = i
+		}
 		*b = i
 	} else {
-		e.next = -1
+		e.next, e.prev = -1, -1
 	}
 	e.heap = int32(len(t.heap))
 	t.heap = append(t.heap, i)
@@ -132,12 +162,15 @@ func (t *table) unchain(i int32) {
 		return
 	}
 	e.chained = false
-	p := &t.buckets[e.hash&t.mask]
-	for *p != i {
-		p = &t.slots[*p].next
+	if e.prev >= 0 {
+		t.slots[e.prev].next = e.next
+	} else {
+		t.buckets[e.hash&t.mask] = e.next
 	}
-	*p = e.next
-	e.next = -1
+	if e.next >= 0 {
+		t.slots[e.next].prev = e.prev
+	}
+	e.next, e.prev = -1, -1
 }
 
 // remove frees entry i (out of its chain and the heap).

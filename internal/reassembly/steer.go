@@ -35,9 +35,9 @@ type Steerer struct {
 // resistance of the tables' maphash (which cost 2.5 times as much here).
 func NewSteerer() *Steerer {
 	s := &Steerer{k0: rand.Uint64(), k1: rand.Uint64()}
+	// No fragment or TCP tables: decoding stops at the outermost IP
+	// header (ip4, ip6), before anything would reach them.
 	s.asm = &Assembler{cfg: DefaultConfig(), steer: s}
-	s.asm.frag = newDefragmenter(s.asm.cfg, &s.asm.stats)
-	s.asm.tcp = newTCPReassembler(s.asm.cfg, &s.asm.stats, s.asm.deliverTCP)
 	return s
 }
 
