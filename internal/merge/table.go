@@ -12,10 +12,10 @@ type entry struct {
 	msg    Message // parsed from frame; its slices alias frame
 	ts     int64   // release key: message time, clamped to the window around arrival
 	seq    uint64  // arrival order, to break ties in ts
-	hash   uint64 // the class-and-bytes hash salted by the entry's side
-	next   int32  // next in the hash chain, -1 at the end
-	prev   int32  // previous in the hash chain, -1 at its head: unchaining costs O(1)
-	heap   int32 // index in the heap
+	hash   uint64  // the class-and-bytes hash salted by the entry's side
+	next   int32   // next in the hash chain, -1 at the end
+	prev   int32   // previous in the hash chain, -1 at its head: unchaining costs O(1)
+	heap   int32   // index in the heap
 	server bool
 	// chained: the entry can still be matched (it is in a hash chain).
 	chained bool
