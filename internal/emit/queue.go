@@ -189,6 +189,7 @@ type Producer struct {
 	buf    []byte // nil while the free list was empty
 	frames uint64
 	epoch  uint64
+	lost   uint64 // dropped while no buffer was free, not yet in the counters
 }
 
 // Producer returns a new producer with its own batch buffer. Call it at
@@ -224,10 +225,11 @@ func (p *Producer) WriteFrame(b []byte) error {
 			select {
 			case p.buf = <-q.free:
 			default:
-				q.stats.c[qcFramesIn].Add(1)
-				q.stats.c[qcFramesDroppedFull].Add(1)
-				q.stats.out.AddEncoded(1)
-				q.stats.out.AddDropped(DropQueueFull, 1)
+				// Counted in bulk: an output that fell behind must not
+				// make every frame pay four locked adds on top.
+				if p.lost++; p.lost >= settleLostEvery {
+					p.settleLost()
+				}
 				return nil
 			}
 		}
@@ -273,9 +275,30 @@ func (p *Producer) handOver() {
 	}
 }
 
-// Flush hands the partial batch to the writer without blocking. Call it when
-// the worker is idle (capture poll timeout) and before Queue.Close.
-func (p *Producer) Flush() { p.handOver() }
+// settleLostEvery bounds how many frames dropped for want of a free buffer
+// may wait in Producer.lost before the counters show them.
+const settleLostEvery = 256
+
+// settleLost counts the frames dropped while no buffer was free.
+func (p *Producer) settleLost() {
+	if p.lost == 0 {
+		return
+	}
+	s := &p.q.stats
+	s.c[qcFramesIn].Add(p.lost)
+	s.c[qcFramesDroppedFull].Add(p.lost)
+	s.out.AddEncoded(p.lost)
+	s.out.AddDropped(DropQueueFull, p.lost)
+	p.lost = 0
+}
+
+// Flush hands the partial batch to the writer without blocking and counts
+// what was dropped. Call it when the worker is idle (capture poll timeout)
+// and before Queue.Close.
+func (p *Producer) Flush() {
+	p.settleLost()
+	p.handOver()
+}
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() *QueueStats { return &q.stats }
