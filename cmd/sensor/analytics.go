@@ -284,6 +284,8 @@ func (o *alertOutput) EachKind(fn func(name string, k stat.Kind, v uint64)) {
 	fn("alerts_dropped", stat.Drop, o.w.Dropped()+o.abandoned.Load())
 	fn("alert_clients_evicted", stat.Drop, st.ClientsEvicted.Load())
 	fn("alert_pairs_evicted", stat.Drop, st.PairsEvicted.Load())
+	fn("alert_clients_expired", stat.Activity, st.ClientsExpired.Load())
+	fn("alert_pairs_expired", stat.Activity, st.PairsExpired.Load())
 	fn("alert_frames_undecoded", stat.Error, st.DecodeErrors.Load())
 }
 

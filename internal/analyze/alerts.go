@@ -92,8 +92,10 @@ type AlertStats struct {
 	DecodeErrors   atomic.Uint64 // frames that are not dnstap or whose DNS does not parse
 	Alerts         [NumRules]atomic.Uint64
 	Suppressed     [NumRules]atomic.Uint64 // held back by the per rule+client rate limit
-	ClientsEvicted atomic.Uint64           // clients forgotten to make room (state reset)
-	PairsEvicted   atomic.Uint64           // client+domain pairs forgotten to make room
+	ClientsEvicted atomic.Uint64           // clients forgotten to make room while their state still counted
+	PairsEvicted   atomic.Uint64           // client+domain pairs forgotten to make room while their state still counted
+	ClientsExpired atomic.Uint64           // clients whose slot was reused after they were idle past every window
+	PairsExpired   atomic.Uint64           // pairs whose slot was reused after they were idle past every window
 }
 
 // Sink receives alerts; a is valid only during the call.
@@ -141,6 +143,10 @@ type AlertEngine struct {
 	pairs     []pairState
 	pairHnd   int
 	hll       HLL
+	// idle is the idle timeout (frame time): past the longest rule window
+	// and the suppress interval an entry holds nothing that can still
+	// raise or hold back an alert, so reusing its slot loses nothing.
+	idle int64
 }
 
 // evictProbe is how many slots an insert into a full table looks at for
@@ -170,6 +176,7 @@ func NewAlertEngine(rules Rules, sink Sink) *AlertEngine {
 		pairIdx:   make(map[tunnelKey]int32, rules.MaxPairs),
 		pairs:     make([]pairState, rules.MaxPairs),
 		hll:       HLL{p: 6},
+		idle:      int64(max(rules.NXDomainWindow, rules.TunnelWindow, rules.RateWindow, rules.Suppress)),
 	}
 }
 
@@ -314,7 +321,9 @@ func (e *AlertEngine) fire(c *clientState, t int64) {
 }
 
 // client returns a's state, taking a slot (the least recently active of
-// evictProbe candidates when the table is full) for a new client.
+// evictProbe candidates when the table is full) for a new client. A slot
+// idle past e.idle is counted expired (its state no longer mattered), any
+// other evicted.
 func (e *AlertEngine) client(a netip.Addr, t int64) *clientState {
 	if i, ok := e.clientIdx[a]; ok {
 		c := &e.clients[i]
@@ -336,7 +345,11 @@ func (e *AlertEngine) client(a netip.Addr, t int64) *clientState {
 			}
 		}
 		delete(e.clientIdx, e.clients[i].addr)
-		e.stats.ClientsEvicted.Add(1)
+		if t-e.clients[i].last > e.idle {
+			e.stats.ClientsExpired.Add(1)
+		} else {
+			e.stats.ClientsEvicted.Add(1)
+		}
 	}
 	e.clientHnd = (i + 1) % len(e.clients)
 	e.clients[i] = clientState{addr: a, last: t, used: true}
@@ -365,7 +378,11 @@ func (e *AlertEngine) pair(k tunnelKey, t int64) *pairState {
 			}
 		}
 		delete(e.pairIdx, e.pairs[i].key)
-		e.stats.PairsEvicted.Add(1)
+		if t-e.pairs[i].last > e.idle {
+			e.stats.PairsExpired.Add(1)
+		} else {
+			e.stats.PairsEvicted.Add(1)
+		}
 	}
 	e.pairHnd = (i + 1) % len(e.pairs)
 	e.pairs[i] = pairState{key: k, last: t, start: t, used: true}

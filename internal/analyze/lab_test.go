@@ -293,3 +293,30 @@ func TestAlertEngineBounded(t *testing.T) {
 		t.Errorf("evicted %d, want %d", ev, 900+1-16)
 	}
 }
+
+// TestAlertEngineIdleExpiry: a client idle past every rule window and the
+// suppress interval gives its slot up as expired, not evicted: the
+// counters tell table pressure from ordinary churn.
+func TestAlertEngineIdleExpiry(t *testing.T) {
+	rules := DefaultRules()
+	rules.MaxClients = 2
+	e := NewAlertEngine(rules, nil)
+	var m Msg
+	ask := func(client int, at int64) {
+		t.Helper()
+		qf, _ := mkTxn(clientN(client), at, "www.example.com", 1, 0).frames(t)
+		if err := m.Decode(qf); err != nil {
+			t.Fatal(err)
+		}
+		e.Handle(&m)
+	}
+	ask(1, tStart)
+	ask(2, tStart)
+	ask(3, tStart+int64(time.Second)) // table full, both others recent: one evicted
+	later := tStart + int64(time.Second) + e.idle + int64(time.Second)
+	ask(4, later) // the oldest slot has been idle past the timeout: expired
+	st := e.Stats()
+	if st.ClientsEvicted.Load() != 1 || st.ClientsExpired.Load() != 1 {
+		t.Fatalf("evicted %d expired %d, want 1 and 1", st.ClientsEvicted.Load(), st.ClientsExpired.Load())
+	}
+}
